@@ -1,0 +1,583 @@
+//! Safe retries, decided here and only driven by the adapters.
+//!
+//! [`Call`] is a small state machine around one operation:
+//!
+//! ```text
+//!            Call::new(config, operation)
+//!                        │
+//!                        ▼
+//!        ┌──► adapter sends call.request()
+//!        │               │ response, or transport failure
+//!        │               ▼
+//!        │   call.handle(outcome, timing)
+//!        │               │
+//!        │    Step::Retry(wait)     Step::Done(result)
+//!        └── adapter sleeps `wait` ◄┘          └──► returned to the caller
+//! ```
+//!
+//! The core never reads a clock and never draws a random number: the
+//! adapter passes the time elapsed since the call began, the wall-clock
+//! `now` (only used to read an HTTP-date `Retry-After`), and a jitter value
+//! in `[0, 1]`. Given the same inputs, the same decisions come out.
+//!
+//! # What is retried
+//!
+//! | failure | create (not idempotent) | revoke (idempotent) |
+//! | --- | --- | --- |
+//! | transport failure, request not sent (connect refused, DNS, TLS handshake) | yes | yes |
+//! | transport failure, request maybe sent (timeout, reset) | only if opted in | yes |
+//! | 429 | yes, after `Retry-After` | yes, after `Retry-After` |
+//! | 503 with `Retry-After` | yes, after `Retry-After` | yes, after `Retry-After` |
+//! | other 5xx, and 408 | only if opted in | yes |
+//! | any other status, or a success that does not decode | no | no |
+//!
+//! Every retry also needs: an attempt left ([`RetryPolicy::max_attempts`]);
+//! a `Retry-After` no longer than [`RetryPolicy::max_retry_after`] (a longer
+//! one ends the call at once with the error, whose
+//! [`retry_after`](crate::Error::retry_after) tells the caller when to come
+//! back: retrying sooner than the server asked only earns another 429); the
+//! wait fitting in what is left of [`RetryPolicy::max_total_wait`] and of
+//! [`RetryPolicy::max_elapsed`].
+//!
+//! Without `Retry-After` the wait is exponential backoff with "equal
+//! jitter": for the n-th retry, `b = min(initial_backoff × 2ⁿ⁻¹, max_backoff)`
+//! and the wait is `b/2 + jitter × b/2`. With `Retry-After` the wait is what
+//! the server asked, and never less than the backoff would be for a 5xx.
+
+use std::time::{Duration, SystemTime};
+
+use http::{Request, Response, StatusCode};
+
+use crate::config::Config;
+use crate::error::{Delivery, Error, ErrorKind, TransportError};
+use crate::operation::{Idempotency, Operation};
+
+/// How a call retries. The defaults are safe for every operation.
+///
+/// | setting | default |
+/// | --- | --- |
+/// | [`max_attempts`](Self::max_attempts) | 3 |
+/// | [`initial_backoff`](Self::initial_backoff) | 500 ms |
+/// | [`max_backoff`](Self::max_backoff) | 5 s |
+/// | [`max_retry_after`](Self::max_retry_after) | 10 s (Clerk's rate-limit window) |
+/// | [`max_total_wait`](Self::max_total_wait) | 15 s |
+/// | [`max_elapsed`](Self::max_elapsed) | 60 s |
+/// | [`retry_non_idempotent`](Self::retry_non_idempotent) | false |
+///
+/// ```
+/// use std::time::Duration;
+/// use clerk_core::RetryPolicy;
+///
+/// let patient = RetryPolicy::default()
+///     .with_max_attempts(5)
+///     .with_max_total_wait(Duration::from_secs(30));
+/// assert_eq!(patient.max_attempts(), 5);
+/// assert_eq!(RetryPolicy::never().max_attempts(), 1);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    max_retry_after: Duration,
+    max_total_wait: Duration,
+    max_elapsed: Duration,
+    retry_non_idempotent: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(5),
+            max_retry_after: Duration::from_secs(10),
+            max_total_wait: Duration::from_secs(15),
+            max_elapsed: Duration::from_secs(60),
+            retry_non_idempotent: false,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// One attempt, no retries.
+    pub fn never() -> Self {
+        Self::default().with_max_attempts(1)
+    }
+
+    /// Sets the number of attempts, first one included; 0 counts as 1.
+    #[must_use]
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Sets the backoff before the first retry (before jitter).
+    #[must_use]
+    pub fn with_initial_backoff(mut self, backoff: Duration) -> Self {
+        self.initial_backoff = backoff;
+        self
+    }
+
+    /// Sets the cap on one backoff wait.
+    #[must_use]
+    pub fn with_max_backoff(mut self, backoff: Duration) -> Self {
+        self.max_backoff = backoff;
+        self
+    }
+
+    /// Sets the longest `Retry-After` that is waited out; a longer one ends
+    /// the call.
+    #[must_use]
+    pub fn with_max_retry_after(mut self, wait: Duration) -> Self {
+        self.max_retry_after = wait;
+        self
+    }
+
+    /// Sets the cap on all waits of one call added up.
+    #[must_use]
+    pub fn with_max_total_wait(mut self, wait: Duration) -> Self {
+        self.max_total_wait = wait;
+        self
+    }
+
+    /// Sets the time after which no new attempt starts: elapsed time plus
+    /// the next wait must stay within it.
+    #[must_use]
+    pub fn with_max_elapsed(mut self, elapsed: Duration) -> Self {
+        self.max_elapsed = elapsed;
+        self
+    }
+
+    /// Opts in to retrying non-idempotent operations (create) after failures
+    /// where the server may have acted: a timeout, a reset, a 5xx. Each such
+    /// retry risks a second live sign-in token that nobody holds a record of.
+    #[must_use]
+    pub fn with_retry_non_idempotent(mut self, yes: bool) -> Self {
+        self.retry_non_idempotent = yes;
+        self
+    }
+
+    /// The number of attempts, first one included.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The backoff before the first retry.
+    pub fn initial_backoff(&self) -> Duration {
+        self.initial_backoff
+    }
+
+    /// The cap on one backoff wait.
+    pub fn max_backoff(&self) -> Duration {
+        self.max_backoff
+    }
+
+    /// The longest `Retry-After` waited out.
+    pub fn max_retry_after(&self) -> Duration {
+        self.max_retry_after
+    }
+
+    /// The cap on all waits of one call.
+    pub fn max_total_wait(&self) -> Duration {
+        self.max_total_wait
+    }
+
+    /// The time after which no new attempt starts.
+    pub fn max_elapsed(&self) -> Duration {
+        self.max_elapsed
+    }
+
+    /// Whether non-idempotent operations are retried when the server may
+    /// have acted.
+    pub fn retry_non_idempotent(&self) -> bool {
+        self.retry_non_idempotent
+    }
+
+    /// The backoff for the `retry`-th retry (from 1), with `jitter` in
+    /// `[0, 1]` (values outside are clamped, NaN reads as 0).
+    pub fn backoff(&self, retry: u32, jitter: f64) -> Duration {
+        let exponent = retry.saturating_sub(1).min(31);
+        let base = self
+            .initial_backoff
+            .saturating_mul(1u32 << exponent)
+            .min(self.max_backoff);
+        let half = base / 2;
+        let jitter = if jitter.is_nan() { 0.0 } else { jitter.clamp(0.0, 1.0) };
+        // Integer arithmetic: no float rounding can overflow a Duration.
+        let parts = (jitter * 1_000_000.0) as u128;
+        let extra = half.as_nanos().saturating_mul(parts) / 1_000_000;
+        half.saturating_add(duration_from_nanos(extra))
+    }
+
+    /// Decides what to do after a failed attempt: `Some(wait)` to send the
+    /// same request again after `wait`, `None` to give up.
+    ///
+    /// `attempts` counts the attempts made so far (this one included),
+    /// `waited` the waits already spent in this call.
+    pub fn decide(
+        &self,
+        idempotency: Idempotency,
+        error: &Error,
+        attempts: u32,
+        waited: Duration,
+        timing: &Timing,
+    ) -> Option<Duration> {
+        if attempts >= self.max_attempts {
+            return None;
+        }
+        let repeatable = idempotency == Idempotency::Idempotent || self.retry_non_idempotent;
+        let backoff = self.backoff(attempts, timing.jitter);
+        let server_hint = error.retry_after().map(|ra| ra.delay_from(timing.now));
+        let wait = match error.kind() {
+            ErrorKind::Transport(t) => match t.delivery {
+                Delivery::NotSent => backoff,
+                Delivery::MaybeSent if repeatable => backoff,
+                Delivery::MaybeSent => return None,
+            },
+            ErrorKind::Api(_) | ErrorKind::UnexpectedResponse(_) => {
+                let status = error.status()?;
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    server_hint.unwrap_or(backoff)
+                } else if (status == StatusCode::SERVICE_UNAVAILABLE && server_hint.is_some())
+                    || ((status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT)
+                        && repeatable)
+                {
+                    // A 503 with Retry-After says the server did not act on it.
+                    server_hint.unwrap_or(backoff).max(backoff)
+                } else {
+                    return None;
+                }
+            }
+            _ => return None,
+        };
+        if server_hint.is_some_and(|hint| hint > self.max_retry_after) {
+            return None;
+        }
+        if waited.saturating_add(wait) > self.max_total_wait {
+            return None;
+        }
+        if timing.elapsed.saturating_add(wait) > self.max_elapsed {
+            return None;
+        }
+        Some(wait)
+    }
+}
+
+fn duration_from_nanos(nanos: u128) -> Duration {
+    let secs = nanos / 1_000_000_000;
+    let sub = (nanos % 1_000_000_000) as u32;
+    match u64::try_from(secs) {
+        Ok(secs) => Duration::new(secs, sub),
+        Err(_) => Duration::MAX,
+    }
+}
+
+/// What the adapter knows and the core may not find out for itself.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timing {
+    /// Wall-clock time now; only used to read an HTTP-date `Retry-After`.
+    pub now: SystemTime,
+    /// Time since the call began (since [`Call::new`]).
+    pub elapsed: Duration,
+    /// A random value in `[0, 1]` that spreads out the backoff of many
+    /// clients failing together. Values outside are clamped.
+    pub jitter: f64,
+}
+
+/// What happened to one attempt, as the adapter saw it.
+#[derive(Debug)]
+pub enum Outcome<B = Vec<u8>> {
+    /// A reply came, whatever its status, with its body read under the cap.
+    Response(Response<B>),
+    /// No usable reply: the request or the reply failed on the way.
+    Transport(TransportError),
+}
+
+/// What the adapter does next.
+#[derive(Debug)]
+#[must_use]
+pub enum Step<T> {
+    /// The call is over: the value, or the error with its attempt count.
+    Done(Result<T, Error>),
+    /// Wait this long, then send [`Call::request`] again.
+    Retry(Duration),
+}
+
+/// One operation on its way through attempts and retries.
+///
+/// Methods, in the order an adapter uses them:
+/// 1. [`Call::new`] builds the request (an invalid argument fails here, with
+///    0 attempts and nothing sent);
+/// 2. [`Call::request`] is the request to send, the same every attempt;
+/// 3. [`Call::handle`] takes what came back and says [`Step::Done`] or
+///    [`Step::Retry`].
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use clerk_core::{Call, Config, Outcome, RevokeSignInToken, Step, Timing};
+///
+/// let config = Config::new("sk_test_example")?;
+/// let mut call = Call::new(&config, RevokeSignInToken::new("sit_123"))?;
+/// let timing = Timing { now: SystemTime::now(), elapsed: Duration::ZERO, jitter: 0.5 };
+///
+/// // First attempt: an edge proxy answers 502. Revoke is safe to repeat.
+/// let bad_gateway = http::Response::builder().status(502).body(b"<html>".to_vec()).unwrap();
+/// let Step::Retry(wait) = call.handle(Outcome::Response(bad_gateway), timing) else { panic!() };
+/// assert!(wait <= config.retry_policy().max_backoff());
+///
+/// // Second attempt: Clerk answers.
+/// let ok = http::Response::builder()
+///     .status(200)
+///     .header("content-type", "application/json")
+///     .body(br#"{"object":"sign_in_token","id":"sit_123","status":"revoked","user_id":"user_1","url":null,"created_at":1,"updated_at":2}"#.to_vec())
+///     .unwrap();
+/// let Step::Done(Ok(token)) = call.handle(Outcome::Response(ok), timing) else { panic!() };
+/// assert_eq!(token.id, "sit_123");
+/// assert_eq!(call.attempts(), 2);
+/// # Ok::<(), clerk_core::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Call<O> {
+    operation: O,
+    request: Request<Vec<u8>>,
+    policy: RetryPolicy,
+    attempts: u32,
+    waited: Duration,
+}
+
+impl<O: Operation> Call<O> {
+    /// Builds the request for `operation` under `config`'s retry policy.
+    ///
+    /// # Errors
+    /// The operation's invalid-request error; nothing may be sent.
+    pub fn new(config: &Config, operation: O) -> Result<Self, Error> {
+        let request = operation.build_request(config)?;
+        Ok(Self {
+            operation,
+            request,
+            policy: config.retry_policy().clone(),
+            attempts: 0,
+            waited: Duration::ZERO,
+        })
+    }
+
+    /// The request to send, identical for every attempt.
+    pub fn request(&self) -> &Request<Vec<u8>> {
+        &self.request
+    }
+
+    /// The operation.
+    pub fn operation(&self) -> &O {
+        &self.operation
+    }
+
+    /// Attempts handled so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The waits handed out so far, added up.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+
+    /// Takes the outcome of an attempt and decides what comes next.
+    pub fn handle<B: AsRef<[u8]>>(&mut self, outcome: Outcome<B>, timing: Timing) -> Step<O::Output> {
+        self.attempts = self.attempts.saturating_add(1);
+        let result = match outcome {
+            Outcome::Response(response) => self.operation.parse_response(&response),
+            Outcome::Transport(error) => Err(Error::transport(error)),
+        };
+        let mut error = match result {
+            Ok(value) => return Step::Done(Ok(value)),
+            Err(error) => error,
+        };
+        if let Some(wait) = self.policy.decide(
+            self.operation.idempotency(),
+            &error,
+            self.attempts,
+            self.waited,
+            &timing,
+        ) {
+            self.waited = self.waited.saturating_add(wait);
+            return Step::Retry(wait);
+        }
+        error.set_attempts(self.attempts);
+        error.resolve_retry_after(timing.now);
+        Step::Done(Err(error))
+    }
+}
+
+/// Turns 64 random bits into a jitter value in `[0, 1)`. Adapters draw the
+/// bits from their platform; the core only does the arithmetic.
+pub fn jitter_from_bits(bits: u64) -> f64 {
+    // The top 53 bits fill an f64 mantissa exactly.
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::TransportErrorKind;
+    use crate::sign_in_tokens::{CreateSignInToken, RevokeSignInToken};
+
+    const T0: Timing = Timing {
+        now: SystemTime::UNIX_EPOCH,
+        elapsed: Duration::ZERO,
+        jitter: 0.0,
+    };
+
+    fn config() -> Config {
+        Config::new("sk_test_x").unwrap()
+    }
+
+    fn reply(status: u16, headers: &[(&str, &str)], body: &str) -> Outcome {
+        let mut b = Response::builder().status(status);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        Outcome::Response(b.body(body.as_bytes().to_vec()).unwrap())
+    }
+
+    const CLERK_BODY: &str = r#"{"errors":[{"message":"m","long_message":"l","code":"c"}]}"#;
+
+    fn first_step<O: Operation>(op: O, outcome: Outcome) -> Step<O::Output> {
+        Call::new(&config(), op).unwrap().handle(outcome, T0)
+    }
+
+    fn transport(delivery: Delivery) -> Outcome {
+        Outcome::Transport(TransportError::without_source(TransportErrorKind::Timeout, delivery))
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.backoff(1, 1.0), Duration::from_millis(500));
+        assert_eq!(p.backoff(1, 0.0), Duration::from_millis(250));
+        assert_eq!(p.backoff(2, 1.0), Duration::from_secs(1));
+        assert_eq!(p.backoff(3, 1.0), Duration::from_secs(2));
+        assert_eq!(p.backoff(10, 1.0), Duration::from_secs(5));
+        assert_eq!(p.backoff(u32::MAX, 1.0), Duration::from_secs(5));
+        assert_eq!(p.backoff(1, f64::NAN), Duration::from_millis(250));
+        assert_eq!(p.backoff(1, 7.0), Duration::from_millis(500));
+        let huge = p.with_max_backoff(Duration::MAX).with_initial_backoff(Duration::MAX);
+        assert!(huge.backoff(40, 1.0) <= Duration::MAX);
+    }
+
+    #[test]
+    fn create_is_retried_only_when_safe() {
+        let create = || CreateSignInToken::new("u");
+        assert!(matches!(first_step(create(), transport(Delivery::NotSent)), Step::Retry(_)));
+        assert!(matches!(first_step(create(), transport(Delivery::MaybeSent)), Step::Done(Err(_))));
+        assert!(matches!(first_step(create(), reply(429, &[], CLERK_BODY)), Step::Retry(_)));
+        assert!(matches!(
+            first_step(create(), reply(503, &[("retry-after", "1")], "")),
+            Step::Retry(d) if d == Duration::from_secs(1)
+        ));
+        for status in [500, 502, 503, 504, 408] {
+            assert!(matches!(first_step(create(), reply(status, &[], "")), Step::Done(Err(_))), "{status}");
+        }
+        for status in [400, 401, 403, 404, 422] {
+            assert!(matches!(first_step(create(), reply(status, &[], CLERK_BODY)), Step::Done(Err(_))), "{status}");
+        }
+    }
+
+    #[test]
+    fn opt_in_retries_create() {
+        let config = config().with_retry_policy(RetryPolicy::default().with_retry_non_idempotent(true));
+        for outcome in [transport(Delivery::MaybeSent), reply(502, &[], "<html>")] {
+            let mut call = Call::new(&config, CreateSignInToken::new("u")).unwrap();
+            assert!(matches!(call.handle(outcome, T0), Step::Retry(_)));
+        }
+    }
+
+    #[test]
+    fn revoke_is_retried_on_5xx_and_timeouts() {
+        let revoke = || RevokeSignInToken::new("sit_1");
+        assert!(matches!(first_step(revoke(), transport(Delivery::MaybeSent)), Step::Retry(_)));
+        for status in [500, 502, 503, 504, 408, 429] {
+            assert!(matches!(first_step(revoke(), reply(status, &[], "")), Step::Retry(_)), "{status}");
+        }
+        for status in [200, 301, 307, 400, 401, 403, 404, 422] {
+            assert!(matches!(first_step(revoke(), reply(status, &[], CLERK_BODY)), Step::Done(Err(_))), "{status}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_and_capped() {
+        let revoke = || RevokeSignInToken::new("sit_1");
+        assert!(matches!(
+            first_step(revoke(), reply(429, &[("retry-after", "7")], CLERK_BODY)),
+            Step::Retry(d) if d == Duration::from_secs(7)
+        ));
+        // Longer than max_retry_after: give up at once, and say when to come back.
+        let Step::Done(Err(e)) = first_step(revoke(), reply(429, &[("retry-after", "11")], CLERK_BODY)) else {
+            panic!()
+        };
+        assert_eq!(e.retry_after(), Some(crate::RetryAfter::Delay(Duration::from_secs(11))));
+        assert_eq!(e.attempts(), 1);
+        // HTTP-date, measured from the caller's now.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_475);
+        let mut call = Call::new(&config(), revoke()).unwrap();
+        let step = call.handle(
+            reply(429, &[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")], CLERK_BODY),
+            Timing { now, ..T0 },
+        );
+        assert!(matches!(step, Step::Retry(d) if d == Duration::from_secs(5)));
+        // A 5xx's Retry-After is never shorter than the backoff.
+        assert!(matches!(
+            first_step(revoke(), reply(502, &[("retry-after", "0")], "")),
+            Step::Retry(d) if d == Duration::from_millis(250)
+        ));
+    }
+
+    #[test]
+    fn attempts_and_waits_are_bounded() {
+        let mut call = Call::new(&config(), RevokeSignInToken::new("sit_1")).unwrap();
+        let mut waits = Vec::new();
+        loop {
+            match call.handle(reply(503, &[], ""), Timing { jitter: 1.0, ..T0 }) {
+                Step::Retry(d) => waits.push(d),
+                Step::Done(r) => {
+                    let e = r.unwrap_err();
+                    assert_eq!(e.attempts(), 3);
+                    assert_eq!(e.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+                    break;
+                }
+            }
+        }
+        assert_eq!(waits, [Duration::from_millis(500), Duration::from_secs(1)]);
+        assert_eq!(call.waited(), Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn elapsed_and_total_wait_budgets() {
+        let tight = config().with_retry_policy(RetryPolicy::default().with_max_elapsed(Duration::from_secs(1)));
+        let mut call = Call::new(&tight, RevokeSignInToken::new("s")).unwrap();
+        let late = Timing { elapsed: Duration::from_millis(900), jitter: 1.0, ..T0 };
+        assert!(matches!(call.handle(reply(503, &[], ""), late), Step::Done(Err(_))));
+        let tight = config().with_retry_policy(RetryPolicy::default().with_max_total_wait(Duration::from_millis(100)));
+        let mut call = Call::new(&tight, RevokeSignInToken::new("s")).unwrap();
+        assert!(matches!(call.handle(reply(503, &[], ""), T0), Step::Done(Err(_))));
+    }
+
+    #[test]
+    fn success_and_never() {
+        let ok = r#"{"object":"sign_in_token","id":"s","status":"pending","user_id":"u","created_at":1,"updated_at":1}"#;
+        assert!(matches!(
+            first_step(CreateSignInToken::new("u"), reply(200, &[("content-type", "application/json")], ok)),
+            Step::Done(Ok(_))
+        ));
+        let never = config().with_retry_policy(RetryPolicy::never());
+        let mut call = Call::new(&never, RevokeSignInToken::new("s")).unwrap();
+        assert!(matches!(call.handle(reply(429, &[], CLERK_BODY), T0), Step::Done(Err(_))));
+    }
+
+    #[test]
+    fn jitter_bits() {
+        assert_eq!(jitter_from_bits(0), 0.0);
+        assert!(jitter_from_bits(u64::MAX) < 1.0);
+        assert!(jitter_from_bits(u64::MAX) > 0.999);
+    }
+}

@@ -1,0 +1,1 @@
+//! Helpers shared by the runnable examples in this folder.
