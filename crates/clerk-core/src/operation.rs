@@ -28,6 +28,9 @@ pub trait Operation {
     /// What a successful call returns.
     type Output;
 
+    /// A short name for logs and traces, such as `create_sign_in_token`.
+    const NAME: &'static str;
+
     /// Builds the HTTP request: URL, method, headers and body.
     ///
     /// # Errors

@@ -344,6 +344,7 @@ pub struct Call<O> {
     policy: RetryPolicy,
     attempts: u32,
     waited: Duration,
+    last_error: Option<Error>,
 }
 
 impl<O: Operation> Call<O> {
@@ -359,6 +360,7 @@ impl<O: Operation> Call<O> {
             policy: config.retry_policy().clone(),
             attempts: 0,
             waited: Duration::ZERO,
+            last_error: None,
         })
     }
 
@@ -382,6 +384,12 @@ impl<O: Operation> Call<O> {
         self.waited
     }
 
+    /// The error of the last attempt when it led to [`Step::Retry`]: what an
+    /// adapter logs (status, trace id) before it waits.
+    pub fn last_error(&self) -> Option<&Error> {
+        self.last_error.as_ref()
+    }
+
     /// Takes the outcome of an attempt and decides what comes next.
     pub fn handle<B: AsRef<[u8]>>(&mut self, outcome: Outcome<B>, timing: Timing) -> Step<O::Output> {
         self.attempts = self.attempts.saturating_add(1);
@@ -401,8 +409,11 @@ impl<O: Operation> Call<O> {
             &timing,
         ) {
             self.waited = self.waited.saturating_add(wait);
+            error.set_attempts(self.attempts);
+            self.last_error = Some(error);
             return Step::Retry(wait);
         }
+        self.last_error = None;
         error.set_attempts(self.attempts);
         error.resolve_retry_after(timing.now);
         Step::Done(Err(error))

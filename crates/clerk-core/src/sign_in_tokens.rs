@@ -114,6 +114,7 @@ struct CreateBody<'a> {
 
 impl Operation for CreateSignInToken {
     type Output = SignInToken;
+    const NAME: &'static str = "create_sign_in_token";
 
     fn build_request(&self, config: &Config) -> Result<Request<Vec<u8>>, Error> {
         if self.user_id.is_empty() {
@@ -206,6 +207,7 @@ impl RevokeSignInToken {
 
 impl Operation for RevokeSignInToken {
     type Output = SignInToken;
+    const NAME: &'static str = "revoke_sign_in_token";
 
     fn build_request(&self, config: &Config) -> Result<Request<Vec<u8>>, Error> {
         let id = self.sign_in_token_id.as_str();
