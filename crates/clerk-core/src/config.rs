@@ -318,7 +318,10 @@ mod tests {
             ("http://[::1]:8080/v1", "http://[::1]:8080/v1"),
         ];
         for (input, want) in ok {
-            let c = Config::new("sk_test_x").unwrap().with_base_url(input).unwrap();
+            let c = Config::new("sk_test_x")
+                .unwrap()
+                .with_base_url(input)
+                .unwrap();
             assert_eq!(c.base_url(), want, "{input}");
         }
         let bad = [

@@ -76,8 +76,10 @@ pub struct ApiError {
 ///
 /// For error statuses a bounded excerpt of the body is kept, which helps
 /// tell an HTML page from a proxy apart from an empty reply. For success
-/// statuses no excerpt is kept: such a body may hold a credential.
-#[derive(Clone, Debug)]
+/// statuses no excerpt is kept: such a body may hold a credential. Even so,
+/// the excerpt is only readable through its field: neither `Debug` nor
+/// `Display` prints it, since a reply of any status may echo a credential.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct UnexpectedResponse {
     /// The HTTP status.
@@ -93,6 +95,22 @@ pub struct UnexpectedResponse {
     pub trace_id: Option<String>,
     /// The server's `Retry-After`, if it sent one that parses.
     pub retry_after: Option<RetryAfter>,
+}
+
+impl fmt::Debug for UnexpectedResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnexpectedResponse")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .field("body_len", &self.body_len)
+            .field(
+                "excerpt",
+                &format_args!("[{} bytes, not printed]", self.excerpt.len()),
+            )
+            .field("trace_id", &self.trace_id)
+            .field("retry_after", &self.retry_after)
+            .finish()
+    }
 }
 
 /// How many bytes of an unexpected body [`UnexpectedResponse::excerpt`] keeps.
@@ -419,11 +437,11 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("the success reply (")?;
         write_status(f, self.status)?;
-        write!(
-            f,
-            ") does not fit the documented shape: {} at line {} column {}",
-            self.message, self.line, self.column
-        )
+        write!(f, ") does not fit the documented shape: {}", self.message)?;
+        if self.line > 0 {
+            write!(f, " at line {} column {}", self.line, self.column)?;
+        }
+        Ok(())
     }
 }
 

@@ -68,6 +68,8 @@
 
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod model;
 mod operation;
 pub mod response;
@@ -76,8 +78,8 @@ mod secret;
 mod sign_in_tokens;
 
 pub use config::{
-    Config, DEFAULT_API_VERSION, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, USER_AGENT,
+    Config, DEFAULT_API_VERSION, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_TIMEOUT, USER_AGENT,
 };
 pub use error::{
     ApiError, DecodeCategory, DecodeError, Delivery, EXCERPT_BYTES, Error, ErrorKind,
@@ -86,7 +88,10 @@ pub use error::{
 pub use http;
 pub use model::{ClerkError, ClerkErrors, SignInToken, SignInTokenStatus, Timestamp};
 pub use operation::{Idempotency, Operation};
-pub use response::{CLERK_TRACE_ID, is_json_content_type, parse_clerk_errors, parse_json_response, parse_retry_after};
+pub use response::{
+    CLERK_TRACE_ID, is_json_content_type, parse_clerk_errors, parse_json_response,
+    parse_retry_after,
+};
 pub use retry::{Call, Outcome, RetryPolicy, Step, Timing, jitter_from_bits};
 pub use secret::SecretString;
 pub use sign_in_tokens::{CLERK_API_VERSION, CreateSignInToken, RevokeSignInToken};

@@ -153,7 +153,7 @@ const SIGN_IN_TOKEN_OBJECT: &str = "sign_in_token";
 /// assert!(!format!("{token:?}").contains("eyJ"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "SignInTokenWire", into = "SignInTokenWire")]
+#[serde(from = "SignInTokenWire", into = "SignInTokenWire")]
 #[non_exhaustive]
 pub struct SignInToken {
     /// The token's id, such as `sit_26Ed5ZqqJcOjRwecRQij2ZovDdG`.
@@ -176,7 +176,7 @@ pub struct SignInToken {
 /// The wire form: what Clerk sends, field for field.
 #[derive(Serialize, Deserialize)]
 struct SignInTokenWire {
-    object: String,
+    object: ObjectTag,
     id: String,
     status: SignInTokenStatus,
     user_id: String,
@@ -188,38 +188,65 @@ struct SignInTokenWire {
     updated_at: Timestamp,
 }
 
-/// Why a JSON object is not a SignInToken although its fields fit.
-#[derive(Debug)]
-struct WrongObject;
+/// The `object` field of a SignInToken: only `"sign_in_token"` decodes, so
+/// a reply holding another Clerk object fails where that field is.
+#[derive(Clone, Copy)]
+struct ObjectTag;
 
-impl fmt::Display for WrongObject {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "field `object` is not `{SIGN_IN_TOKEN_OBJECT}`")
+impl Serialize for ObjectTag {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(SIGN_IN_TOKEN_OBJECT)
     }
 }
 
-impl TryFrom<SignInTokenWire> for SignInToken {
-    type Error = WrongObject;
-    fn try_from(wire: SignInTokenWire) -> Result<Self, WrongObject> {
-        if wire.object != SIGN_IN_TOKEN_OBJECT {
-            return Err(WrongObject);
+impl<'de> Deserialize<'de> for ObjectTag {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TagVisitor;
+        impl Visitor<'_> for TagVisitor {
+            type Value = ObjectTag;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "the string `{SIGN_IN_TOKEN_OBJECT}`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ObjectTag, E> {
+                if v == SIGN_IN_TOKEN_OBJECT {
+                    Ok(ObjectTag)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
+                }
+            }
         }
-        Ok(Self {
-            id: wire.id,
-            status: wire.status,
-            user_id: wire.user_id,
-            token: wire.token,
-            url: wire.url,
-            created_at: wire.created_at,
-            updated_at: wire.updated_at,
-        })
+        deserializer.deserialize_str(TagVisitor)
+    }
+}
+
+impl From<SignInTokenWire> for SignInToken {
+    fn from(wire: SignInTokenWire) -> Self {
+        let SignInTokenWire {
+            object: ObjectTag,
+            id,
+            status,
+            user_id,
+            token,
+            url,
+            created_at,
+            updated_at,
+        } = wire;
+        Self {
+            id,
+            status,
+            user_id,
+            token,
+            url,
+            created_at,
+            updated_at,
+        }
     }
 }
 
 impl From<SignInToken> for SignInTokenWire {
     fn from(t: SignInToken) -> Self {
         Self {
-            object: SIGN_IN_TOKEN_OBJECT.to_owned(),
+            object: ObjectTag,
             id: t.id,
             status: t.status,
             user_id: t.user_id,
@@ -355,16 +382,29 @@ mod tests {
         assert_eq!(t.status, SignInTokenStatus::Other("expired".into()));
         assert_eq!(serde_json::to_string(&t).unwrap(), json);
         // Escaped strings take the owned path of the visitor.
-        let t: SignInToken = serde_json::from_str(&FULL.replace("pending", "pend\\u0069ng")).unwrap();
+        let t: SignInToken =
+            serde_json::from_str(&FULL.replace("pending", "pend\\u0069ng")).unwrap();
         assert_eq!(t.status, SignInTokenStatus::Pending);
     }
 
     #[test]
     fn wrong_object_or_missing_field_is_refused() {
-        assert!(serde_json::from_str::<SignInToken>(&FULL.replace("sign_in_token", "user")).is_err());
-        for field in ["\"object\"", "\"id\"", "\"status\"", "\"user_id\"", "\"created_at\"", "\"updated_at\""] {
+        assert!(
+            serde_json::from_str::<SignInToken>(&FULL.replace("sign_in_token", "user")).is_err()
+        );
+        for field in [
+            "\"object\"",
+            "\"id\"",
+            "\"status\"",
+            "\"user_id\"",
+            "\"created_at\"",
+            "\"updated_at\"",
+        ] {
             let json = FULL.replacen(field, "\"renamed\"", 1);
-            assert!(serde_json::from_str::<SignInToken>(&json).is_err(), "{field}");
+            assert!(
+                serde_json::from_str::<SignInToken>(&json).is_err(),
+                "{field}"
+            );
         }
     }
 

@@ -118,7 +118,11 @@ pub fn parse_retry_after(value: &[u8]) -> Option<RetryAfter> {
 /// `application/<anything>+json`, in any case, with any parameters.
 pub fn is_json_content_type(value: &HeaderValue) -> bool {
     let bytes = value.as_bytes();
-    let essence = bytes.split(|&b| b == b';').next().unwrap_or_default().trim_ascii();
+    let essence = bytes
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
     let mut parts = essence.splitn(2, |&b| b == b'/');
     let (Some(kind), Some(subtype)) = (parts.next(), parts.next()) else {
         return false;
@@ -203,7 +207,10 @@ fn truncate_str(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }
-    let end = (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+    let end = (0..=max)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
     s.get(..end).unwrap_or_default()
 }
 
@@ -344,7 +351,11 @@ mod tests {
             panic!("{err:?}")
         };
         assert_eq!(d.category, DecodeCategory::Data);
-        assert!(d.message.starts_with("invalid type: string"), "{}", d.message);
+        assert!(
+            d.message.starts_with("invalid type: string"),
+            "{}",
+            d.message
+        );
         assert_eq!(d.line, 1);
     }
 

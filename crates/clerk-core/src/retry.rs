@@ -203,7 +203,11 @@ impl RetryPolicy {
             .saturating_mul(1u32 << exponent)
             .min(self.max_backoff);
         let half = base / 2;
-        let jitter = if jitter.is_nan() { 0.0 } else { jitter.clamp(0.0, 1.0) };
+        let jitter = if jitter.is_nan() {
+            0.0
+        } else {
+            jitter.clamp(0.0, 1.0)
+        };
         // Integer arithmetic: no float rounding can overflow a Duration.
         let parts = (jitter * 1_000_000.0) as u128;
         let extra = half.as_nanos().saturating_mul(parts) / 1_000_000;
@@ -391,7 +395,11 @@ impl<O: Operation> Call<O> {
     }
 
     /// Takes the outcome of an attempt and decides what comes next.
-    pub fn handle<B: AsRef<[u8]>>(&mut self, outcome: Outcome<B>, timing: Timing) -> Step<O::Output> {
+    pub fn handle<B: AsRef<[u8]>>(
+        &mut self,
+        outcome: Outcome<B>,
+        timing: Timing,
+    ) -> Step<O::Output> {
         self.attempts = self.attempts.saturating_add(1);
         let result = match outcome {
             Outcome::Response(response) => self.operation.parse_response(&response),
@@ -458,7 +466,10 @@ mod tests {
     }
 
     fn transport(delivery: Delivery) -> Outcome {
-        Outcome::Transport(TransportError::without_source(TransportErrorKind::Timeout, delivery))
+        Outcome::Transport(TransportError::without_source(
+            TransportErrorKind::Timeout,
+            delivery,
+        ))
     }
 
     #[test]
@@ -472,31 +483,55 @@ mod tests {
         assert_eq!(p.backoff(u32::MAX, 1.0), Duration::from_secs(5));
         assert_eq!(p.backoff(1, f64::NAN), Duration::from_millis(250));
         assert_eq!(p.backoff(1, 7.0), Duration::from_millis(500));
-        let huge = p.with_max_backoff(Duration::MAX).with_initial_backoff(Duration::MAX);
+        let huge = p
+            .with_max_backoff(Duration::MAX)
+            .with_initial_backoff(Duration::MAX);
         assert!(huge.backoff(40, 1.0) <= Duration::MAX);
     }
 
     #[test]
     fn create_is_retried_only_when_safe() {
         let create = || CreateSignInToken::new("u");
-        assert!(matches!(first_step(create(), transport(Delivery::NotSent)), Step::Retry(_)));
-        assert!(matches!(first_step(create(), transport(Delivery::MaybeSent)), Step::Done(Err(_))));
-        assert!(matches!(first_step(create(), reply(429, &[], CLERK_BODY)), Step::Retry(_)));
+        assert!(matches!(
+            first_step(create(), transport(Delivery::NotSent)),
+            Step::Retry(_)
+        ));
+        assert!(matches!(
+            first_step(create(), transport(Delivery::MaybeSent)),
+            Step::Done(Err(_))
+        ));
+        assert!(matches!(
+            first_step(create(), reply(429, &[], CLERK_BODY)),
+            Step::Retry(_)
+        ));
         assert!(matches!(
             first_step(create(), reply(503, &[("retry-after", "1")], "")),
             Step::Retry(d) if d == Duration::from_secs(1)
         ));
         for status in [500, 502, 503, 504, 408] {
-            assert!(matches!(first_step(create(), reply(status, &[], "")), Step::Done(Err(_))), "{status}");
+            assert!(
+                matches!(
+                    first_step(create(), reply(status, &[], "")),
+                    Step::Done(Err(_))
+                ),
+                "{status}"
+            );
         }
         for status in [400, 401, 403, 404, 422] {
-            assert!(matches!(first_step(create(), reply(status, &[], CLERK_BODY)), Step::Done(Err(_))), "{status}");
+            assert!(
+                matches!(
+                    first_step(create(), reply(status, &[], CLERK_BODY)),
+                    Step::Done(Err(_))
+                ),
+                "{status}"
+            );
         }
     }
 
     #[test]
     fn opt_in_retries_create() {
-        let config = config().with_retry_policy(RetryPolicy::default().with_retry_non_idempotent(true));
+        let config =
+            config().with_retry_policy(RetryPolicy::default().with_retry_non_idempotent(true));
         for outcome in [transport(Delivery::MaybeSent), reply(502, &[], "<html>")] {
             let mut call = Call::new(&config, CreateSignInToken::new("u")).unwrap();
             assert!(matches!(call.handle(outcome, T0), Step::Retry(_)));
@@ -506,12 +541,24 @@ mod tests {
     #[test]
     fn revoke_is_retried_on_5xx_and_timeouts() {
         let revoke = || RevokeSignInToken::new("sit_1");
-        assert!(matches!(first_step(revoke(), transport(Delivery::MaybeSent)), Step::Retry(_)));
+        assert!(matches!(
+            first_step(revoke(), transport(Delivery::MaybeSent)),
+            Step::Retry(_)
+        ));
         for status in [500, 502, 503, 504, 408, 429] {
-            assert!(matches!(first_step(revoke(), reply(status, &[], "")), Step::Retry(_)), "{status}");
+            assert!(
+                matches!(first_step(revoke(), reply(status, &[], "")), Step::Retry(_)),
+                "{status}"
+            );
         }
         for status in [200, 301, 307, 400, 401, 403, 404, 422] {
-            assert!(matches!(first_step(revoke(), reply(status, &[], CLERK_BODY)), Step::Done(Err(_))), "{status}");
+            assert!(
+                matches!(
+                    first_step(revoke(), reply(status, &[], CLERK_BODY)),
+                    Step::Done(Err(_))
+                ),
+                "{status}"
+            );
         }
     }
 
@@ -523,16 +570,25 @@ mod tests {
             Step::Retry(d) if d == Duration::from_secs(7)
         ));
         // Longer than max_retry_after: give up at once, and say when to come back.
-        let Step::Done(Err(e)) = first_step(revoke(), reply(429, &[("retry-after", "11")], CLERK_BODY)) else {
+        let Step::Done(Err(e)) =
+            first_step(revoke(), reply(429, &[("retry-after", "11")], CLERK_BODY))
+        else {
             panic!()
         };
-        assert_eq!(e.retry_after(), Some(crate::RetryAfter::Delay(Duration::from_secs(11))));
+        assert_eq!(
+            e.retry_after(),
+            Some(crate::RetryAfter::Delay(Duration::from_secs(11)))
+        );
         assert_eq!(e.attempts(), 1);
         // HTTP-date, measured from the caller's now.
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_475);
         let mut call = Call::new(&config(), revoke()).unwrap();
         let step = call.handle(
-            reply(429, &[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")], CLERK_BODY),
+            reply(
+                429,
+                &[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")],
+                CLERK_BODY,
+            ),
             Timing { now, ..T0 },
         );
         assert!(matches!(step, Step::Retry(d) if d == Duration::from_secs(5)));
@@ -564,25 +620,44 @@ mod tests {
 
     #[test]
     fn elapsed_and_total_wait_budgets() {
-        let tight = config().with_retry_policy(RetryPolicy::default().with_max_elapsed(Duration::from_secs(1)));
+        let tight = config()
+            .with_retry_policy(RetryPolicy::default().with_max_elapsed(Duration::from_secs(1)));
         let mut call = Call::new(&tight, RevokeSignInToken::new("s")).unwrap();
-        let late = Timing { elapsed: Duration::from_millis(900), jitter: 1.0, ..T0 };
-        assert!(matches!(call.handle(reply(503, &[], ""), late), Step::Done(Err(_))));
-        let tight = config().with_retry_policy(RetryPolicy::default().with_max_total_wait(Duration::from_millis(100)));
+        let late = Timing {
+            elapsed: Duration::from_millis(900),
+            jitter: 1.0,
+            ..T0
+        };
+        assert!(matches!(
+            call.handle(reply(503, &[], ""), late),
+            Step::Done(Err(_))
+        ));
+        let tight = config().with_retry_policy(
+            RetryPolicy::default().with_max_total_wait(Duration::from_millis(100)),
+        );
         let mut call = Call::new(&tight, RevokeSignInToken::new("s")).unwrap();
-        assert!(matches!(call.handle(reply(503, &[], ""), T0), Step::Done(Err(_))));
+        assert!(matches!(
+            call.handle(reply(503, &[], ""), T0),
+            Step::Done(Err(_))
+        ));
     }
 
     #[test]
     fn success_and_never() {
         let ok = r#"{"object":"sign_in_token","id":"s","status":"pending","user_id":"u","created_at":1,"updated_at":1}"#;
         assert!(matches!(
-            first_step(CreateSignInToken::new("u"), reply(200, &[("content-type", "application/json")], ok)),
+            first_step(
+                CreateSignInToken::new("u"),
+                reply(200, &[("content-type", "application/json")], ok)
+            ),
             Step::Done(Ok(_))
         ));
         let never = config().with_retry_policy(RetryPolicy::never());
         let mut call = Call::new(&never, RevokeSignInToken::new("s")).unwrap();
-        assert!(matches!(call.handle(reply(429, &[], CLERK_BODY), T0), Step::Done(Err(_))));
+        assert!(matches!(
+            call.handle(reply(429, &[], CLERK_BODY), T0),
+            Step::Done(Err(_))
+        ));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use http::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT,
+};
 use http::{Method, Request, Response, Uri};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
@@ -240,8 +242,14 @@ impl Operation for RevokeSignInToken {
     }
 }
 
-fn build(config: &Config, url: String, body: Vec<u8>, json_body: bool) -> Result<Request<Vec<u8>>, Error> {
-    let uri = Uri::try_from(url).map_err(|_| Error::invalid_request("base_url", "does not form a valid URL"))?;
+fn build(
+    config: &Config,
+    url: String,
+    body: Vec<u8>,
+    json_body: bool,
+) -> Result<Request<Vec<u8>>, Error> {
+    let uri = Uri::try_from(url)
+        .map_err(|_| Error::invalid_request("base_url", "does not form a valid URL"))?;
     let mut headers = HeaderMap::with_capacity(6);
     headers.insert(AUTHORIZATION, config.authorization().clone());
     headers.insert(CLERK_API_VERSION.clone(), config.api_version().clone());
@@ -267,7 +275,9 @@ mod tests {
 
     #[test]
     fn create_request_shape() {
-        let r = CreateSignInToken::new("user_1").build_request(&config()).unwrap();
+        let r = CreateSignInToken::new("user_1")
+            .build_request(&config())
+            .unwrap();
         assert_eq!(r.method(), Method::POST);
         assert_eq!(r.uri(), "https://api.clerk.com/v1/sign_in_tokens");
         assert_eq!(r.headers()["authorization"], "Bearer sk_test_123");
@@ -275,7 +285,12 @@ mod tests {
         assert_eq!(r.headers()["clerk-api-version"], "2026-05-12");
         assert_eq!(r.headers()["content-type"], "application/json");
         assert_eq!(r.headers()["accept"], "application/json");
-        assert!(r.headers()["user-agent"].to_str().unwrap().starts_with("clerk-core/"));
+        assert!(
+            r.headers()["user-agent"]
+                .to_str()
+                .unwrap()
+                .starts_with("clerk-core/")
+        );
         assert_eq!(r.body().as_slice(), br#"{"user_id":"user_1"}"#);
         assert!(!format!("{r:?}").contains("sk_test_123"));
     }
@@ -284,10 +299,18 @@ mod tests {
     fn create_body_carries_only_what_was_set() {
         let cases = [
             (CreateSignInToken::new("u"), r#"{"user_id":"u"}"#),
-            (CreateSignInToken::new("u").expires_in_seconds(60), r#"{"user_id":"u","expires_in_seconds":60}"#),
-            (CreateSignInToken::new("u").org_id("org_1"), r#"{"user_id":"u","org_id":"org_1"}"#),
             (
-                CreateSignInToken::new("u\"\n").expires_in(Duration::from_millis(1999)).org_id("o"),
+                CreateSignInToken::new("u").expires_in_seconds(60),
+                r#"{"user_id":"u","expires_in_seconds":60}"#,
+            ),
+            (
+                CreateSignInToken::new("u").org_id("org_1"),
+                r#"{"user_id":"u","org_id":"org_1"}"#,
+            ),
+            (
+                CreateSignInToken::new("u\"\n")
+                    .expires_in(Duration::from_millis(1999))
+                    .org_id("o"),
                 r#"{"user_id":"u\"\n","expires_in_seconds":1,"org_id":"o"}"#,
             ),
         ];
@@ -302,18 +325,37 @@ mod tests {
         let c = config();
         let arg = |op: CreateSignInToken| op.build_request(&c).unwrap_err().invalid_argument();
         assert_eq!(arg(CreateSignInToken::new("")), Some("user_id"));
-        assert_eq!(arg(CreateSignInToken::new("u").expires_in_seconds(0)), Some("expires_in_seconds"));
-        assert_eq!(arg(CreateSignInToken::new("u").expires_in(Duration::from_millis(999))), Some("expires_in_seconds"));
-        assert_eq!(arg(CreateSignInToken::new("u").expires_in_seconds(u64::MAX)), Some("expires_in_seconds"));
+        assert_eq!(
+            arg(CreateSignInToken::new("u").expires_in_seconds(0)),
+            Some("expires_in_seconds")
+        );
+        assert_eq!(
+            arg(CreateSignInToken::new("u").expires_in(Duration::from_millis(999))),
+            Some("expires_in_seconds")
+        );
+        assert_eq!(
+            arg(CreateSignInToken::new("u").expires_in_seconds(u64::MAX)),
+            Some("expires_in_seconds")
+        );
         assert_eq!(arg(CreateSignInToken::new("u").org_id("")), Some("org_id"));
-        assert!(CreateSignInToken::new("u").expires_in_seconds(i64::MAX as u64).build_request(&c).is_ok());
+        assert!(
+            CreateSignInToken::new("u")
+                .expires_in_seconds(i64::MAX as u64)
+                .build_request(&c)
+                .is_ok()
+        );
     }
 
     #[test]
     fn revoke_request_shape() {
-        let r = RevokeSignInToken::new("sit_26Ed5ZqqJcOjRwecRQij2ZovDdG").build_request(&config()).unwrap();
+        let r = RevokeSignInToken::new("sit_26Ed5ZqqJcOjRwecRQij2ZovDdG")
+            .build_request(&config())
+            .unwrap();
         assert_eq!(r.method(), Method::POST);
-        assert_eq!(r.uri(), "https://api.clerk.com/v1/sign_in_tokens/sit_26Ed5ZqqJcOjRwecRQij2ZovDdG/revoke");
+        assert_eq!(
+            r.uri(),
+            "https://api.clerk.com/v1/sign_in_tokens/sit_26Ed5ZqqJcOjRwecRQij2ZovDdG/revoke"
+        );
         assert!(r.body().is_empty());
         assert!(r.headers().get("content-type").is_none());
         assert_eq!(r.headers()["authorization"], "Bearer sk_test_123");
@@ -321,7 +363,9 @@ mod tests {
 
     #[test]
     fn revoke_ids_stay_one_segment() {
-        let c = config().with_base_url("http://127.0.0.1:4010/prefix/v1").unwrap();
+        let c = config()
+            .with_base_url("http://127.0.0.1:4010/prefix/v1")
+            .unwrap();
         let cases = [
             ("a/b", "a%2Fb"),
             ("a?b=c", "a%3Fb%3Dc"),
@@ -338,7 +382,11 @@ mod tests {
         ];
         for (id, enc) in cases {
             let r = RevokeSignInToken::new(id).build_request(&c).unwrap();
-            assert_eq!(r.uri().path(), format!("/prefix/v1/sign_in_tokens/{enc}/revoke"), "{id:?}");
+            assert_eq!(
+                r.uri().path(),
+                format!("/prefix/v1/sign_in_tokens/{enc}/revoke"),
+                "{id:?}"
+            );
             assert_eq!(r.uri().query(), None);
         }
         for id in ["", ".", ".."] {
@@ -349,7 +397,13 @@ mod tests {
 
     #[test]
     fn idempotency() {
-        assert_eq!(CreateSignInToken::new("u").idempotency(), Idempotency::NonIdempotent);
-        assert_eq!(RevokeSignInToken::new("s").idempotency(), Idempotency::Idempotent);
+        assert_eq!(
+            CreateSignInToken::new("u").idempotency(),
+            Idempotency::NonIdempotent
+        );
+        assert_eq!(
+            RevokeSignInToken::new("s").idempotency(),
+            Idempotency::Idempotent
+        );
     }
 }

@@ -1,0 +1,6 @@
+//! Integration tests of clerk-core: the reply matrix, property tests and the
+//! fuzz corpus replay. One binary, so it links once.
+
+mod corpus;
+mod matrix;
+mod props;
