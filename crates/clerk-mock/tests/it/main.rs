@@ -1,0 +1,6 @@
+//! Integration tests for clerk-mock, over raw HTTP on `std::net::TcpStream`.
+
+mod api;
+mod client;
+mod faults;
+mod http;
