@@ -243,6 +243,12 @@ impl Error {
         Self::new(ErrorKind::Transport(error), 1)
     }
 
+    /// A failure to set up the HTTP client, before any request could be
+    /// tried: a transport error with 0 attempts.
+    pub fn client_setup(error: TransportError) -> Self {
+        Self::new(ErrorKind::Transport(error), 0)
+    }
+
     pub(crate) fn set_attempts(&mut self, attempts: u32) {
         self.inner.attempts = attempts;
     }

@@ -1,0 +1,572 @@
+//! An async client for Clerk's Backend API sign-in tokens, on [reqwest]
+//! 0.13 and [tokio].
+//!
+//! [`clerk_core`] knows Clerk's API and decides retries; this crate only
+//! sends its requests with reqwest, reads each reply under a size cap, and
+//! waits between attempts with tokio's timer. Call it from inside a tokio
+//! runtime with IO and time enabled (`#[tokio::main]` has both).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use clerk_reqwest::{Client, Config, CreateSignInToken};
+//!
+//! # async fn run() -> Result<(), clerk_reqwest::Error> {
+//! let client = Client::new(Config::new("sk_test_example")?)?;
+//! let token = client
+//!     .create_sign_in_token(
+//!         CreateSignInToken::new("user_26Ect5GuCCeaFWwSDiiKcgAGtVk").expires_in(Duration::from_secs(600)),
+//!     )
+//!     .await?;
+//! // The ticket is a credential: it is read deliberately, never printed by `Debug`.
+//! let ticket = token.token.as_ref().map(|t| t.expose());
+//! # let _ = ticket;
+//! client.revoke_sign_in_token(&token.id).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What the client does on the wire
+//!
+//! - TLS is rustls with the *ring* provider and the webpki (Mozilla) roots,
+//!   verification always on, handed to reqwest as a ready
+//!   `rustls::ClientConfig`: no OpenSSL, no aws-lc, and the platform
+//!   verifier that reqwest's `rustls-no-provider` feature compiles in is
+//!   never used.
+//! - Redirects are never followed: a 3xx comes back as an
+//!   [`UnexpectedResponse`](clerk_core::ErrorKind::UnexpectedResponse), so
+//!   the secret key never travels to another host.
+//! - An HTTP error status is a reply, never a transport error.
+//! - Connecting (DNS, TCP, TLS) is bounded by [`Config::connect_timeout`], a
+//!   whole attempt (connecting included, to the last body byte) by
+//!   [`Config::timeout`].
+//! - A body longer than [`Config::max_body_bytes`] ends the attempt with a
+//!   [`BodyTooLarge`](clerk_core::TransportErrorKind::BodyTooLarge) transport
+//!   error; bytes are counted chunk by chunk as they arrive, whatever
+//!   `Content-Length` says.
+//! - HTTP/1.1 only, no compression, no proxy from the environment or the
+//!   system, no extra default header.
+//!
+//! # Transport errors and retries
+//!
+//! A failure is reported as a [`TransportError`]
+//! whose [`Delivery`] tells the retry policy whether
+//! Clerk may have acted on the request. It is
+//! [`NotSent`](clerk_core::Delivery::NotSent) only when reqwest reports a
+//! connect error (DNS, refused, connect timeout, TLS handshake): the request
+//! is written only on an established connection. Anything else, including
+//! the overall timeout, is [`MaybeSent`](clerk_core::Delivery::MaybeSent).
+//! The reqwest error, stripped of its URL, is kept as the error's
+//! [`source`](std::error::Error::source).
+//!
+//! # Features
+//!
+//! - `tracing`: a `clerk.call` span per call (field `operation`) and an
+//!   event per attempt with the attempt number, the status, Clerk's trace id
+//!   and the wait chosen. Never a URL, a key or a token.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+pub use clerk_core;
+pub use clerk_core::{
+    Config, CreateSignInToken, Error, ErrorKind, Operation, RetryPolicy, RevokeSignInToken,
+    SecretString, SignInToken, SignInTokenStatus, Timestamp,
+};
+/// The reqwest version this crate is built on, for [`Client::with_client`].
+pub use reqwest;
+
+use clerk_core::http::header::{CONTENT_LENGTH, HeaderValue};
+use clerk_core::http::{Method, Request, Response};
+use clerk_core::{Call, Delivery, Outcome, Step, Timing, TransportError, TransportErrorKind};
+
+/// The product token appended to the `User-Agent`.
+const USER_AGENT_SUFFIX: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
+
+/// Idle keep-alive connections kept by the client [`Client::new`] builds.
+const MAX_IDLE_CONNECTIONS: usize = 32;
+
+/// How long an idle connection is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An async Clerk client: cheap to clone (clones share the connection pool),
+/// usable from many tasks at once.
+///
+/// Its `Debug` never shows the secret key.
+#[derive(Clone)]
+pub struct Client {
+    config: Config,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client with its own reqwest client, built from `config`'s timeouts.
+    ///
+    /// Appends `clerk-reqwest/<version>` to the `User-Agent`.
+    ///
+    /// # Errors
+    /// An [invalid-request](ErrorKind::InvalidRequest) error if the
+    /// `User-Agent` cannot take the suffix (it always can with the
+    /// defaults); a [transport](ErrorKind::Transport) error of kind
+    /// [`Other`](TransportErrorKind::Other) if reqwest or rustls refuses to
+    /// build (not expected: nothing is read from the system).
+    pub fn new(config: Config) -> Result<Self, Error> {
+        let config = config.with_user_agent_suffix(USER_AGENT_SUFFIX)?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls_config().map_err(setup_error)?)
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
+            .no_proxy()
+            .no_gzip()
+            .no_brotli()
+            .no_deflate()
+            .no_zstd()
+            .http1_only()
+            .connect_timeout(config.connect_timeout())
+            .timeout(config.timeout())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
+            .build()
+            .map_err(setup_error)?;
+        Ok(Self { config, http })
+    }
+
+    /// A client that sends through the caller's reqwest client: its
+    /// connection pool, TLS settings (such as extra trusted roots), proxy and
+    /// connect timeout.
+    ///
+    /// Every request carries `config`'s overall timeout, which replaces the
+    /// client's. The redirect policy, however, belongs to the client and
+    /// cannot be changed per request: build it with
+    /// `redirect(reqwest::redirect::Policy::none())`. reqwest's default
+    /// policy follows up to 10 redirects (dropping `Authorization` only when
+    /// the host changes); should a reply come from another URL than the one
+    /// requested, this client discards it and reports a transport error of
+    /// kind [`Other`](TransportErrorKind::Other). Compression and default
+    /// headers set on the client apply too.
+    ///
+    /// Appends `clerk-reqwest/<version>` to the `User-Agent`.
+    ///
+    /// # Errors
+    /// An [invalid-request](ErrorKind::InvalidRequest) error if the
+    /// `User-Agent` cannot take the suffix.
+    pub fn with_client(config: Config, http: reqwest::Client) -> Result<Self, Error> {
+        let config = config.with_user_agent_suffix(USER_AGENT_SUFFIX)?;
+        Ok(Self { config, http })
+    }
+
+    /// The configuration, with this crate's `User-Agent` suffix.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The reqwest client requests go through.
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Creates a sign-in token.
+    ///
+    /// Not idempotent: after a failure where the request may have reached
+    /// Clerk, it is not retried unless the retry policy opts in.
+    ///
+    /// # Errors
+    /// See [`Error`]: invalid arguments, Clerk's refusal, an unexpected or
+    /// undecodable reply, or a transport failure.
+    pub async fn create_sign_in_token(
+        &self,
+        request: CreateSignInToken,
+    ) -> Result<SignInToken, Error> {
+        self.send(request).await
+    }
+
+    /// Revokes a pending sign-in token.
+    ///
+    /// # Errors
+    /// As [`create_sign_in_token`](Self::create_sign_in_token).
+    pub async fn revoke_sign_in_token(&self, sign_in_token_id: &str) -> Result<SignInToken, Error> {
+        self.send(RevokeSignInToken::new(sign_in_token_id)).await
+    }
+
+    /// Sends any operation, retrying as the configuration's
+    /// [`RetryPolicy`] and [`clerk_core::Call`] decide; waits with tokio's
+    /// timer.
+    ///
+    /// # Errors
+    /// The operation's error after the last attempt, with
+    /// [`Error::attempts`] telling how many were made.
+    pub async fn send<O: Operation>(&self, operation: O) -> Result<O::Output, Error> {
+        #[cfg(feature = "tracing")]
+        {
+            use tracing::Instrument;
+            let span = tracing::info_span!("clerk.call", operation = O::NAME);
+            self.drive(operation).instrument(span).await
+        }
+        #[cfg(not(feature = "tracing"))]
+        {
+            self.drive(operation).await
+        }
+    }
+
+    /// The loop: send, let the core decide, wait, again.
+    async fn drive<O: Operation>(&self, operation: O) -> Result<O::Output, Error> {
+        let mut call = Call::new(&self.config, operation)?;
+        let start = Instant::now();
+        loop {
+            let outcome = self.send_once(call.request()).await;
+            #[cfg(feature = "tracing")]
+            let status = match &outcome {
+                Outcome::Response(response) => Some(response.status().as_u16()),
+                Outcome::Transport(_) => None,
+            };
+            let timing = Timing {
+                now: SystemTime::now(),
+                elapsed: start.elapsed(),
+                jitter: jitter(),
+            };
+            match call.handle(outcome, timing) {
+                Step::Done(result) => {
+                    #[cfg(feature = "tracing")]
+                    trace::done(call.attempts(), status, &result);
+                    return result;
+                }
+                Step::Retry(wait) => {
+                    #[cfg(feature = "tracing")]
+                    trace::retry(call.attempts(), status, call.last_error(), wait);
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// One attempt: the request as the core built it, the reply with its
+    /// body read under the cap, or the transport failure.
+    async fn send_once(&self, request: &Request<Vec<u8>>) -> Outcome<Bytes> {
+        let url = match reqwest::Url::parse(&request.uri().to_string()) {
+            Ok(url) => url,
+            // Unreachable with a request the core built; reported, not panicked.
+            Err(e) => {
+                return Outcome::Transport(TransportError::new(
+                    TransportErrorKind::Other,
+                    Delivery::NotSent,
+                    e,
+                ));
+            }
+        };
+        let mut outgoing = reqwest::Request::new(request.method().clone(), url.clone());
+        // Cloning keeps the `Authorization` value marked sensitive.
+        *outgoing.headers_mut() = request.headers().clone();
+        if request.body().is_empty() && expects_content(request.method()) {
+            // hyper sends an empty body without any framing header; say
+            // `Content-Length: 0` as RFC 9110 asks of a POST (and as ureq
+            // does), so no proxy on the way answers 411.
+            outgoing
+                .headers_mut()
+                .entry(CONTENT_LENGTH)
+                .or_insert(HeaderValue::from_static("0"));
+        }
+        *outgoing.body_mut() = Some(reqwest::Body::from(request.body().clone()));
+        *outgoing.timeout_mut() = Some(self.config.timeout());
+
+        let mut response = match self.http.execute(outgoing).await {
+            Ok(response) => response,
+            Err(e) => return Outcome::Transport(transport_error(e)),
+        };
+        if *response.url() != url {
+            return Outcome::Transport(TransportError::new(
+                TransportErrorKind::Other,
+                Delivery::MaybeSent,
+                RedirectFollowed,
+            ));
+        }
+        let mut reply = Response::new(Bytes::new());
+        *reply.status_mut() = response.status();
+        *reply.version_mut() = response.version();
+        *reply.headers_mut() = std::mem::take(response.headers_mut());
+        match read_capped(&mut response, self.config.max_body_bytes()).await {
+            Ok(body) => {
+                *reply.body_mut() = body;
+                Outcome::Response(reply)
+            }
+            Err(e) => Outcome::Transport(e),
+        }
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a request of this method carries content, so that an empty one
+/// is announced with `Content-Length: 0`.
+fn expects_content(method: &Method) -> bool {
+    *method == Method::POST || *method == Method::PUT || *method == Method::PATCH
+}
+
+/// rustls with *ring* and the webpki roots, HTTP/1.1 by ALPN.
+fn tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tls)
+}
+
+/// A failure to build the HTTP client: nothing was tried.
+fn setup_error(error: impl Into<Box<dyn StdError + Send + Sync>>) -> Error {
+    Error::client_setup(TransportError::new(
+        TransportErrorKind::Other,
+        Delivery::NotSent,
+        error,
+    ))
+}
+
+/// Reads the body chunk by chunk, failing as soon as it passes `max` bytes.
+/// A body that arrives in one chunk is kept without copying.
+async fn read_capped(
+    response: &mut reqwest::Response,
+    max: usize,
+) -> Result<Bytes, TransportError> {
+    let mut first: Option<Bytes> = None;
+    let mut rest: Option<BytesMut> = None;
+    let mut len = 0usize;
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) => return Err(transport_error(e)),
+        };
+        len = len.saturating_add(chunk.len());
+        if len > max {
+            return Err(TransportError::new(
+                TransportErrorKind::BodyTooLarge,
+                Delivery::MaybeSent,
+                BodyTooLarge { max },
+            ));
+        }
+        match (&mut first, &mut rest) {
+            (None, _) => first = Some(chunk),
+            (Some(head), None) => {
+                let mut joined = BytesMut::with_capacity(len);
+                joined.extend_from_slice(head);
+                joined.extend_from_slice(&chunk);
+                rest = Some(joined);
+            }
+            (Some(_), Some(joined)) => joined.extend_from_slice(&chunk),
+        }
+    }
+    Ok(match (rest, first) {
+        (Some(joined), _) => joined.freeze(),
+        (None, Some(only)) => only,
+        (None, None) => Bytes::new(),
+    })
+}
+
+/// The source of a [`TransportErrorKind::BodyTooLarge`] error.
+#[derive(Debug)]
+struct BodyTooLarge {
+    max: usize,
+}
+
+impl fmt::Display for BodyTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the reply body exceeds the cap of {} bytes", self.max)
+    }
+}
+
+impl StdError for BodyTooLarge {}
+
+/// The source of the error reported when a caller's client followed a
+/// redirect.
+#[derive(Debug)]
+struct RedirectFollowed;
+
+impl fmt::Display for RedirectFollowed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "the reqwest client followed a redirect; build it with redirect(reqwest::redirect::Policy::none())",
+        )
+    }
+}
+
+impl StdError for RedirectFollowed {}
+
+/// Maps a reqwest error to the core's transport error, keeping it (without
+/// its URL) as source.
+fn transport_error(error: reqwest::Error) -> TransportError {
+    let (kind, delivery) = classify(&error);
+    TransportError::new(kind, delivery, error.without_url())
+}
+
+/// What failed, and whether the request may have left.
+fn classify(error: &reqwest::Error) -> (TransportErrorKind, Delivery) {
+    use Delivery::{MaybeSent, NotSent};
+    use TransportErrorKind as K;
+    if error.is_builder() {
+        // Refused while building the request, before connecting.
+        return (K::Other, NotSent);
+    }
+    let tls = find_in_chain::<rustls::Error>(error).is_some();
+    if error.is_connect() {
+        // hyper writes a request only on an established connection, and
+        // the connector (DNS, TCP, TLS handshake) failed to give one.
+        let kind = if error.is_timeout() {
+            K::Timeout
+        } else if tls {
+            K::Tls
+        } else {
+            K::Connect
+        };
+        return (kind, NotSent);
+    }
+    if error.is_timeout() {
+        return (K::Timeout, MaybeSent);
+    }
+    if tls {
+        return (K::Tls, MaybeSent);
+    }
+    if let Some(hyper_error) = find_in_chain::<hyper::Error>(error)
+        && hyper_error.is_parse()
+    {
+        return (K::Protocol, MaybeSent);
+    }
+    if error.is_request()
+        || error.is_body()
+        || error.is_decode()
+        || find_in_chain::<io::Error>(error).is_some()
+    {
+        return (K::Io, MaybeSent);
+    }
+    (K::Other, MaybeSent)
+}
+
+/// The first error of type `T` in `error`'s source chain, looking inside
+/// `io::Error`s too (their `source` skips the error they wrap).
+fn find_in_chain<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+    let mut next: Option<&'a (dyn StdError + 'static)> = Some(error);
+    while let Some(current) = next {
+        if let Some(found) = current.downcast_ref::<T>() {
+            return Some(found);
+        }
+        if let Some(inner) = current
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+        {
+            if let Some(found) = inner.downcast_ref::<T>() {
+                return Some(found);
+            }
+            if let Some(found) = find_in_chain::<T>(inner) {
+                return Some(found);
+            }
+        }
+        next = current.source();
+    }
+    None
+}
+
+/// A jitter value in `[0, 1)` from std's randomly keyed hasher.
+fn jitter() -> f64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    if let Ok(since_epoch) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
+        hasher.write_u128(since_epoch.as_nanos());
+    }
+    clerk_core::jitter_from_bits(hasher.finish())
+}
+
+#[cfg(feature = "tracing")]
+mod trace {
+    use std::time::Duration;
+
+    use clerk_core::Error;
+
+    /// A retry is coming: what this attempt got and how long the wait is.
+    pub(crate) fn retry(attempt: u32, status: Option<u16>, error: Option<&Error>, wait: Duration) {
+        tracing::info!(
+            attempt,
+            status,
+            trace_id = error.and_then(Error::trace_id),
+            error = error.map(tracing::field::display),
+            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            "clerk attempt failed, retrying"
+        );
+    }
+
+    /// The call is over.
+    pub(crate) fn done<T>(attempt: u32, status: Option<u16>, result: &Result<T, Error>) {
+        match result {
+            Ok(_) => tracing::debug!(attempt, status, "clerk call succeeded"),
+            Err(error) => tracing::debug!(
+                attempt,
+                status,
+                trace_id = error.trace_id(),
+                error = %error,
+                "clerk call failed"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_is_in_range_and_varies() {
+        let values: Vec<f64> = (0..64).map(|_| jitter()).collect();
+        assert!(values.iter().all(|v| (0.0..1.0).contains(v)));
+        assert!(values.windows(2).any(|w| w[0] != w[1]));
+    }
+
+    #[test]
+    fn tls_config_is_ring_with_webpki_roots() {
+        let tls = tls_config().unwrap();
+        assert_eq!(tls.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        assert!(tls.enable_sni);
+    }
+
+    #[test]
+    fn chain_search_looks_inside_io_errors() {
+        let io = io::Error::new(io::ErrorKind::InvalidData, rustls::Error::DecryptError);
+        assert!(find_in_chain::<rustls::Error>(&io).is_some());
+        let outer = TransportError::new(TransportErrorKind::Io, Delivery::MaybeSent, io);
+        assert!(find_in_chain::<rustls::Error>(&outer).is_some());
+        assert!(find_in_chain::<hyper::Error>(&outer).is_none());
+    }
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn futures_are_send() {
+        let client = Client::new(Config::new("sk_test_x").unwrap()).unwrap();
+        assert_send(&client.create_sign_in_token(CreateSignInToken::new("u")));
+        assert_send(&client.revoke_sign_in_token("sit_1"));
+    }
+}

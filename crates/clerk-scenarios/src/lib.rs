@@ -1,0 +1,435 @@
+//! One table of scenarios, run by every adapter against `clerk-mock`.
+//!
+//! An adapter's test binary implements [`Driver`] (a few lines: build a
+//! client, create, revoke, create many at once) and expands
+//! [`scenario_tests!`], which turns every row of the table into a `#[test]`.
+//! The same rows, the same assertions, for every runtime: if an adapter
+//! differs from the others, a row fails.
+
+use std::time::{Duration, Instant};
+
+use clerk_core::{
+    Config, CreateSignInToken, DecodeCategory, Error, ErrorKind, RetryAfter, RetryPolicy,
+    SignInToken, SignInTokenStatus, TransportErrorKind,
+};
+use clerk_mock::{Fault, MockServer};
+
+/// What a scenario needs from an adapter. Async adapters block on their
+/// runtime inside each method.
+pub trait Driver {
+    /// The adapter's client.
+    type Client;
+    /// The adapter's crate name, which it appends to the `User-Agent`.
+    const NAME: &'static str;
+    /// A client for this configuration.
+    fn client(config: Config) -> Self::Client;
+    /// Creates a sign-in token.
+    fn create(client: &Self::Client, request: CreateSignInToken) -> Result<SignInToken, Error>;
+    /// Revokes a sign-in token.
+    fn revoke(client: &Self::Client, sign_in_token_id: &str) -> Result<SignInToken, Error>;
+    /// Creates all of these at once on the one client, all in flight together.
+    fn create_concurrently(
+        client: &Self::Client,
+        requests: Vec<CreateSignInToken>,
+    ) -> Vec<Result<SignInToken, Error>>;
+}
+
+/// Timeouts and waits shrunk so the whole table runs in seconds.
+pub fn fast_config(mock: &MockServer) -> Config {
+    Config::new(mock.secret_key())
+        .and_then(|c| c.with_base_url(&mock.base_url()))
+        .expect("the mock's key and URL are valid")
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_timeout(Duration::from_secs(2))
+        .with_retry_policy(
+            RetryPolicy::default()
+                .with_initial_backoff(Duration::from_millis(20))
+                .with_max_backoff(Duration::from_millis(100)),
+        )
+}
+
+fn setup<D: Driver>() -> (MockServer, D::Client, String) {
+    let mock = MockServer::start();
+    let user = mock.create_user();
+    let client = D::client(fast_config(&mock));
+    (mock, client, user)
+}
+
+fn api_error(result: Result<SignInToken, Error>) -> Error {
+    match result {
+        Ok(token) => panic!("expected an error, got {token:?}"),
+        Err(e) => e,
+    }
+}
+
+fn assert_no_secrets(error: &Error, mock: &MockServer) {
+    let shown = format!("{error} {error:?}");
+    assert!(!shown.contains(mock.secret_key()), "the key leaked: {shown}");
+    assert!(!shown.contains("eyJ"), "a token leaked: {shown}");
+}
+
+/// Create with only a user id: a pending token with its ticket and URL;
+/// exactly the documented request went out.
+pub fn create_minimal<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    let token = D::create(&client, CreateSignInToken::new(&user)).expect("create");
+    assert_eq!(token.user_id, user);
+    assert_eq!(token.status, SignInTokenStatus::Pending);
+    assert!(token.id.starts_with("sit_"));
+    assert!(token.token.as_ref().is_some_and(|t| t.expose().split('.').count() == 3));
+    assert!(token.url.as_ref().is_some_and(|u| u.expose().starts_with("https://")));
+    assert!(token.created_at.to_system_time().is_some());
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 1);
+    let r = &requests[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.path, "/v1/sign_in_tokens");
+    assert_eq!(r.json(), Some(serde_json::json!({ "user_id": user })));
+    assert_eq!(r.header_str("content-type"), Some("application/json"));
+    assert_eq!(r.header_str("clerk-api-version"), Some(clerk_core::DEFAULT_API_VERSION));
+    let bearer = format!("Bearer {}", mock.secret_key());
+    assert_eq!(r.header_str("authorization"), Some(bearer.as_str()));
+    let agent = r.header_str("user-agent").unwrap_or_default();
+    assert!(agent.contains("clerk-core/") && agent.contains(D::NAME), "{agent}");
+    assert!(!format!("{token:?}").contains("eyJ"));
+}
+
+/// Create with a lifetime and an organization: both sent, nothing else.
+pub fn create_with_options<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    mock.add_organization("org_2Zt5XXqBhZ9YkUaCqGLuK3MnR4W", &[user.as_str()]);
+    let request = CreateSignInToken::new(&user)
+        .expires_in(Duration::from_secs(600))
+        .org_id("org_2Zt5XXqBhZ9YkUaCqGLuK3MnR4W");
+    let token = D::create(&client, request).expect("create");
+    assert_eq!(token.status, SignInTokenStatus::Pending);
+    let sent = mock.requests()[0].json().expect("a JSON body");
+    assert_eq!(
+        sent,
+        serde_json::json!({ "user_id": user, "expires_in_seconds": 600, "org_id": "org_2Zt5XXqBhZ9YkUaCqGLuK3MnR4W" })
+    );
+    let info = mock.token(&token.id).expect("the mock knows the token");
+    assert_eq!(info.expires_at - info.created_at, 600_000);
+}
+
+/// Revoke a pending token, then try again: 200 revoked, then Clerk's 400.
+pub fn revoke_lifecycle<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    let token = D::create(&client, CreateSignInToken::new(&user)).expect("create");
+    let revoked = D::revoke(&client, &token.id).expect("revoke");
+    assert_eq!(revoked.id, token.id);
+    assert_eq!(revoked.status, SignInTokenStatus::Revoked);
+    assert!(revoked.token.is_none());
+    assert_eq!(mock.token_status(&token.id).as_deref(), Some("revoked"));
+    let e = api_error(D::revoke(&client, &token.id));
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(400));
+    assert!(e.has_code("sign_in_token_cannot_be_revoked_code"));
+    assert!(e.trace_id().is_some());
+    assert_eq!(e.attempts(), 1);
+    assert_eq!(mock.requests()[1].path, format!("/v1/sign_in_tokens/{}/revoke", token.id));
+}
+
+/// A token the user already used cannot be revoked.
+pub fn revoke_accepted_token<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    let token = D::create(&client, CreateSignInToken::new(&user)).expect("create");
+    assert!(mock.accept_token(&token.id));
+    let e = api_error(D::revoke(&client, &token.id));
+    assert!(e.has_code("sign_in_token_cannot_be_revoked_code"));
+    assert!(e.clerk_errors()[0].long_message.contains("accepted"));
+}
+
+/// An id full of reserved characters reaches the revoke route as one segment.
+pub fn revoke_awkward_id<D: Driver>() {
+    let (mock, client, _) = setup::<D>();
+    let e = api_error(D::revoke(&client, "sit_1/../../users?x=#%2F é"));
+    assert!(e.is_not_found());
+    let path = &mock.requests()[0].path;
+    assert_eq!(path, "/v1/sign_in_tokens/sit_1%2F..%2F..%2Fusers%3Fx%3D%23%252F%20%C3%A9/revoke");
+}
+
+/// Unknown user on create, unknown token on revoke: 404 with Clerk's code.
+pub fn not_found<D: Driver>() {
+    let (mock, client, _) = setup::<D>();
+    let e = api_error(D::create(&client, CreateSignInToken::new("user_doesnotexist")));
+    assert!(e.is_not_found());
+    assert!(e.has_code("resource_not_found"));
+    assert!(e.trace_id().is_some());
+    assert!(matches!(e.kind(), ErrorKind::Api(_)));
+    let e = api_error(D::revoke(&client, "sit_doesnotexist"));
+    assert!(e.is_not_found());
+    assert_no_secrets(&e, &mock);
+}
+
+/// Clerk's 422 for a parameter it refuses, with the parameter named.
+pub fn validation_422<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    let e = api_error(D::create(&client, CreateSignInToken::new(&user).org_id("org_unknown")));
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(422));
+    assert!(e.has_code("form_param_value_invalid"));
+    assert_eq!(e.clerk_errors()[0].param_name(), Some("org_id"));
+    assert_eq!(e.attempts(), 1);
+    assert_eq!(mock.requests().len(), 1);
+}
+
+/// A wrong key: 401, and the key appears nowhere in the error.
+pub fn bad_key_401<D: Driver>() {
+    let mock = MockServer::start();
+    let user = mock.create_user();
+    let config = fast_config(&mock);
+    let config = Config::new("sk_test_wrong_key_0123456789")
+        .and_then(|c| c.with_base_url(config.base_url()))
+        .expect("valid");
+    let client = D::client(config);
+    let e = api_error(D::create(&client, CreateSignInToken::new(user)));
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(401));
+    assert!(e.has_code("authentication_invalid"));
+    let shown = format!("{e} {e:?}");
+    assert!(!shown.contains("wrong_key"), "{shown}");
+}
+
+/// Arguments refused before sending: nothing reaches the server.
+pub fn invalid_request_not_sent<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    for e in [
+        api_error(D::create(&client, CreateSignInToken::new(""))),
+        api_error(D::create(&client, CreateSignInToken::new(&user).expires_in_seconds(0))),
+        api_error(D::revoke(&client, "")),
+    ] {
+        assert!(matches!(e.kind(), ErrorKind::InvalidRequest(_)), "{e:?}");
+        assert_eq!(e.attempts(), 0);
+    }
+    assert!(mock.requests().is_empty());
+}
+
+/// 429 with `Retry-After: 1`: waited out, then success, on both operations.
+pub fn rate_limited_then_success<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    mock.push_fault(Fault::RateLimited { retry_after: "1".into() });
+    let start = Instant::now();
+    let token = D::create(&client, CreateSignInToken::new(&user)).expect("create after 429");
+    assert!(start.elapsed() >= Duration::from_secs(1), "Retry-After not honoured");
+    assert_eq!(mock.requests().len(), 2);
+    assert_eq!(mock.tokens().len(), 1, "exactly one live token");
+    mock.push_fault(Fault::RateLimited { retry_after: clerk_mock::http_date(std::time::SystemTime::now()) });
+    D::revoke(&client, &token.id).expect("revoke after 429 with a date");
+    assert_eq!(mock.requests().len(), 4);
+}
+
+/// 429 on every attempt: gives up at the attempt cap, and says so.
+pub fn rate_limited_until_cap<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    mock.push_faults(Fault::RateLimited { retry_after: "0".into() }, 5);
+    let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    assert!(e.is_rate_limited());
+    assert!(e.has_code("too_many_requests"));
+    assert_eq!(e.attempts(), 3);
+    assert_eq!(mock.requests().len(), 3);
+    assert!(e.to_string().contains("after 3 attempts"), "{e}");
+}
+
+/// A `Retry-After` past the cap ends the call at once, telling when to come back.
+pub fn retry_after_over_cap<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    mock.push_fault(Fault::RateLimited { retry_after: "120".into() });
+    let start = Instant::now();
+    let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert_eq!(e.retry_after(), Some(RetryAfter::Delay(Duration::from_secs(120))));
+    assert_eq!(e.attempts(), 1);
+}
+
+/// Revoke is idempotent: a 503 is retried, then succeeds.
+pub fn revoke_503_then_success<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    let token = D::create(&client, CreateSignInToken::new(&user)).expect("create");
+    mock.push_fault(Fault::ServiceUnavailable { retry_after: None });
+    let revoked = D::revoke(&client, &token.id).expect("revoke after 503");
+    assert_eq!(revoked.status, SignInTokenStatus::Revoked);
+    assert_eq!(mock.requests().len(), 3);
+}
+
+/// Create is not idempotent: a bare 503 (the server may have acted) is not retried.
+pub fn create_503_not_retried<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    mock.push_fault(Fault::ServiceUnavailable { retry_after: None });
+    let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(503));
+    assert_eq!(e.attempts(), 1);
+    assert_eq!(mock.requests().len(), 1);
+}
+
+/// A 503 with `Retry-After` says the server did not act: create is retried.
+pub fn create_503_with_retry_after_retried<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    mock.push_fault(Fault::ServiceUnavailable { retry_after: Some("0".into()) });
+    D::create(&client, CreateSignInToken::new(&user)).expect("create after 503 + Retry-After");
+    assert_eq!(mock.requests().len(), 2);
+}
+
+/// Opting in retries create after a 5xx too.
+pub fn create_retried_when_opted_in<D: Driver>() {
+    let mock = MockServer::start();
+    let user = mock.create_user();
+    let policy = fast_config(&mock).retry_policy().clone().with_retry_non_idempotent(true);
+    let client = D::client(fast_config(&mock).with_retry_policy(policy));
+    mock.push_fault(Fault::Html502);
+    D::create(&client, CreateSignInToken::new(&user)).expect("create after an opted-in retry");
+    assert_eq!(mock.requests().len(), 2);
+}
+
+/// An edge proxy's HTML 502 is reported as not Clerk, with an excerpt.
+pub fn html_502<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    mock.push_fault(Fault::Html502);
+    let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    let ErrorKind::UnexpectedResponse(u) = e.kind() else { panic!("{e:?}") };
+    assert_eq!(u.status.as_u16(), 502);
+    assert!(u.content_type.as_deref().is_some_and(|c| c.starts_with("text/html")));
+    assert!(u.excerpt.contains("502"));
+    assert_eq!(e.attempts(), 1);
+}
+
+/// A 200 with an empty body is not a token.
+pub fn empty_200<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    mock.push_fault(Fault::EmptyBody { status: 200 });
+    let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    let ErrorKind::UnexpectedResponse(u) = e.kind() else { panic!("{e:?}") };
+    assert_eq!((u.status.as_u16(), u.body_len), (200, 0));
+}
+
+/// The connection dies mid-body: a transport error; create is not repeated,
+/// revoke is.
+pub fn reset_mid_body<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    mock.push_fault(Fault::ResetMidBody);
+    let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    assert!(matches!(e.kind(), ErrorKind::Transport(_)), "{e:?}");
+    assert_eq!(e.attempts(), 1);
+    assert_eq!(mock.tokens().len(), 1, "the server acted; no second token");
+    let token = mock.tokens()[0].id.clone();
+    mock.push_fault(Fault::ResetMidBody);
+    let e = api_error(D::revoke(&client, &token));
+    // The first revoke took effect; its retry finds the token revoked.
+    assert!(e.has_code("sign_in_token_cannot_be_revoked_code"), "{e:?}");
+    assert_eq!(e.attempts(), 2);
+}
+
+/// A success whose JSON stops halfway: a decode error, nothing leaked.
+pub fn truncated_json<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    mock.push_fault(Fault::TruncatedJson);
+    let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    let ErrorKind::Decode(d) = e.kind() else { panic!("{e:?}") };
+    assert_eq!(d.category, DecodeCategory::Eof);
+    assert_no_secrets(&e, &mock);
+}
+
+/// A body past the cap ends the read: no unbounded buffering.
+pub fn oversized_body<D: Driver>() {
+    let mock = MockServer::start();
+    let user = mock.create_user();
+    let client = D::client(fast_config(&mock).with_max_body_bytes(16 * 1024));
+    mock.push_fault(Fault::Oversized { bytes: 10 * 1024 * 1024 });
+    let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    let ErrorKind::Transport(t) = e.kind() else { panic!("{e:?}") };
+    assert_eq!(t.kind, TransportErrorKind::BodyTooLarge);
+    assert_eq!(e.attempts(), 1);
+}
+
+/// A token labelled `text/plain` is refused, and no excerpt of it is kept.
+pub fn wrong_content_type<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    mock.push_fault(Fault::WrongContentType);
+    let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    let ErrorKind::UnexpectedResponse(u) = e.kind() else { panic!("{e:?}") };
+    assert_eq!(u.status.as_u16(), 200);
+    assert!(u.excerpt.is_empty());
+    assert_no_secrets(&e, &mock);
+}
+
+/// A server that answers too late: a timeout within bounded time.
+pub fn slow_server_times_out<D: Driver>() {
+    let mock = MockServer::start();
+    let user = mock.create_user();
+    let config = fast_config(&mock)
+        .with_timeout(Duration::from_millis(300))
+        .with_retry_policy(RetryPolicy::never());
+    let client = D::client(config);
+    mock.push_fault(Fault::Delay { delay: Duration::from_secs(5) });
+    let start = Instant::now();
+    let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    assert!(e.is_timeout(), "{e:?}");
+    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+}
+
+/// A body that drips one byte at a time: the attempt's timeout covers the
+/// whole body, not each read.
+pub fn slow_drip_times_out<D: Driver>() {
+    let mock = MockServer::start();
+    let user = mock.create_user();
+    let config = fast_config(&mock)
+        .with_timeout(Duration::from_millis(500))
+        .with_retry_policy(RetryPolicy::never());
+    let client = D::client(config);
+    mock.push_fault(Fault::SlowDrip { interval: Duration::from_millis(50) });
+    let start = Instant::now();
+    let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    assert!(e.is_timeout(), "{e:?}");
+    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+}
+
+/// A 307 to another host is not followed: the key never leaves.
+pub fn redirect_not_followed<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    let elsewhere = MockServer::start();
+    mock.push_fault(Fault::Redirect {
+        status: 307,
+        location: format!("{}/sign_in_tokens", elsewhere.base_url()),
+    });
+    let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(307));
+    assert!(matches!(e.kind(), ErrorKind::UnexpectedResponse(_)));
+    assert!(elsewhere.requests().is_empty(), "the request followed the redirect");
+    assert_eq!(mock.requests().len(), 1);
+}
+
+/// 32 calls in flight on one client, twice: all succeed over reused connections.
+pub fn concurrent_calls<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    for round in 0..2 {
+        let requests = (0..32).map(|_| CreateSignInToken::new(&user)).collect();
+        let results = D::create_concurrently(&client, requests);
+        assert_eq!(results.len(), 32);
+        for r in results {
+            r.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+    }
+    assert_eq!(mock.tokens().len(), 64);
+    let connections = mock.connections_accepted();
+    assert!(connections <= 32, "{connections} connections for 64 calls: not reused");
+}
+
+/// Expands to one `#[test]` per scenario for a [`Driver`].
+#[macro_export]
+macro_rules! scenario_tests {
+    ($driver:ty) => {
+        $crate::scenario_tests!(@each $driver;
+            create_minimal, create_with_options, revoke_lifecycle, revoke_accepted_token,
+            revoke_awkward_id, not_found, validation_422, bad_key_401, invalid_request_not_sent,
+            rate_limited_then_success, rate_limited_until_cap, retry_after_over_cap,
+            revoke_503_then_success, create_503_not_retried, create_503_with_retry_after_retried,
+            create_retried_when_opted_in, html_502, empty_200, reset_mid_body, truncated_json,
+            oversized_body, wrong_content_type, slow_server_times_out, slow_drip_times_out,
+            redirect_not_followed, concurrent_calls);
+    };
+    (@each $driver:ty; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::$name::<$driver>();
+            }
+        )*
+    };
+}

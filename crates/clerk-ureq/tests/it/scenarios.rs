@@ -1,0 +1,34 @@
+//! The shared scenario table (crates/clerk-scenarios), run through clerk-ureq.
+
+use clerk_ureq::{Client, Config, CreateSignInToken, Error, SignInToken};
+
+struct Ureq;
+
+impl clerk_scenarios::Driver for Ureq {
+    type Client = Client;
+    const NAME: &'static str = "clerk-ureq/";
+
+    fn client(config: Config) -> Client {
+        Client::new(config).expect("a client")
+    }
+
+    fn create(client: &Client, request: CreateSignInToken) -> Result<SignInToken, Error> {
+        client.create_sign_in_token(request)
+    }
+
+    fn revoke(client: &Client, id: &str) -> Result<SignInToken, Error> {
+        client.revoke_sign_in_token(id)
+    }
+
+    fn create_concurrently(client: &Client, requests: Vec<CreateSignInToken>) -> Vec<Result<SignInToken, Error>> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = requests
+                .into_iter()
+                .map(|r| s.spawn(move || client.create_sign_in_token(r)))
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("no panic")).collect()
+        })
+    }
+}
+
+clerk_scenarios::scenario_tests!(Ureq);
