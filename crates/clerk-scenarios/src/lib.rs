@@ -64,7 +64,10 @@ fn api_error(result: Result<SignInToken, Error>) -> Error {
 
 fn assert_no_secrets(error: &Error, mock: &MockServer) {
     let shown = format!("{error} {error:?}");
-    assert!(!shown.contains(mock.secret_key()), "the key leaked: {shown}");
+    assert!(
+        !shown.contains(mock.secret_key()),
+        "the key leaked: {shown}"
+    );
     assert!(!shown.contains("eyJ"), "a token leaked: {shown}");
 }
 
@@ -76,8 +79,18 @@ pub fn create_minimal<D: Driver>() {
     assert_eq!(token.user_id, user);
     assert_eq!(token.status, SignInTokenStatus::Pending);
     assert!(token.id.starts_with("sit_"));
-    assert!(token.token.as_ref().is_some_and(|t| t.expose().split('.').count() == 3));
-    assert!(token.url.as_ref().is_some_and(|u| u.expose().starts_with("https://")));
+    assert!(
+        token
+            .token
+            .as_ref()
+            .is_some_and(|t| t.expose().split('.').count() == 3)
+    );
+    assert!(
+        token
+            .url
+            .as_ref()
+            .is_some_and(|u| u.expose().starts_with("https://"))
+    );
     assert!(token.created_at.to_system_time().is_some());
     let requests = mock.requests();
     assert_eq!(requests.len(), 1);
@@ -86,11 +99,17 @@ pub fn create_minimal<D: Driver>() {
     assert_eq!(r.path, "/v1/sign_in_tokens");
     assert_eq!(r.json(), Some(serde_json::json!({ "user_id": user })));
     assert_eq!(r.header_str("content-type"), Some("application/json"));
-    assert_eq!(r.header_str("clerk-api-version"), Some(clerk_core::DEFAULT_API_VERSION));
+    assert_eq!(
+        r.header_str("clerk-api-version"),
+        Some(clerk_core::DEFAULT_API_VERSION)
+    );
     let bearer = format!("Bearer {}", mock.secret_key());
     assert_eq!(r.header_str("authorization"), Some(bearer.as_str()));
     let agent = r.header_str("user-agent").unwrap_or_default();
-    assert!(agent.contains("clerk-core/") && agent.contains(D::NAME), "{agent}");
+    assert!(
+        agent.contains("clerk-core/") && agent.contains(D::NAME),
+        "{agent}"
+    );
     assert!(!format!("{token:?}").contains("eyJ"));
 }
 
@@ -126,7 +145,10 @@ pub fn revoke_lifecycle<D: Driver>() {
     assert!(e.has_code("sign_in_token_cannot_be_revoked_code"));
     assert!(e.trace_id().is_some());
     assert_eq!(e.attempts(), 1);
-    assert_eq!(mock.requests()[1].path, format!("/v1/sign_in_tokens/{}/revoke", token.id));
+    assert_eq!(
+        mock.requests()[1].path,
+        format!("/v1/sign_in_tokens/{}/revoke", token.id)
+    );
 }
 
 /// A token the user already used cannot be revoked.
@@ -145,13 +167,19 @@ pub fn revoke_awkward_id<D: Driver>() {
     let e = api_error(D::revoke(&client, "sit_1/../../users?x=#%2F é"));
     assert!(e.is_not_found());
     let path = &mock.requests()[0].path;
-    assert_eq!(path, "/v1/sign_in_tokens/sit_1%2F..%2F..%2Fusers%3Fx%3D%23%252F%20%C3%A9/revoke");
+    assert_eq!(
+        path,
+        "/v1/sign_in_tokens/sit_1%2F..%2F..%2Fusers%3Fx%3D%23%252F%20%C3%A9/revoke"
+    );
 }
 
 /// Unknown user on create, unknown token on revoke: 404 with Clerk's code.
 pub fn not_found<D: Driver>() {
     let (mock, client, _) = setup::<D>();
-    let e = api_error(D::create(&client, CreateSignInToken::new("user_doesnotexist")));
+    let e = api_error(D::create(
+        &client,
+        CreateSignInToken::new("user_doesnotexist"),
+    ));
     assert!(e.is_not_found());
     assert!(e.has_code("resource_not_found"));
     assert!(e.trace_id().is_some());
@@ -164,7 +192,10 @@ pub fn not_found<D: Driver>() {
 /// Clerk's 422 for a parameter it refuses, with the parameter named.
 pub fn validation_422<D: Driver>() {
     let (mock, client, user) = setup::<D>();
-    let e = api_error(D::create(&client, CreateSignInToken::new(&user).org_id("org_unknown")));
+    let e = api_error(D::create(
+        &client,
+        CreateSignInToken::new(&user).org_id("org_unknown"),
+    ));
     assert_eq!(e.status().map(|s| s.as_u16()), Some(422));
     assert!(e.has_code("form_param_value_invalid"));
     assert_eq!(e.clerk_errors()[0].param_name(), Some("org_id"));
@@ -193,7 +224,10 @@ pub fn invalid_request_not_sent<D: Driver>() {
     let (mock, client, user) = setup::<D>();
     for e in [
         api_error(D::create(&client, CreateSignInToken::new(""))),
-        api_error(D::create(&client, CreateSignInToken::new(&user).expires_in_seconds(0))),
+        api_error(D::create(
+            &client,
+            CreateSignInToken::new(&user).expires_in_seconds(0),
+        )),
         api_error(D::revoke(&client, "")),
     ] {
         assert!(matches!(e.kind(), ErrorKind::InvalidRequest(_)), "{e:?}");
@@ -205,13 +239,20 @@ pub fn invalid_request_not_sent<D: Driver>() {
 /// 429 with `Retry-After: 1`: waited out, then success, on both operations.
 pub fn rate_limited_then_success<D: Driver>() {
     let (mock, client, user) = setup::<D>();
-    mock.push_fault(Fault::RateLimited { retry_after: "1".into() });
+    mock.push_fault(Fault::RateLimited {
+        retry_after: "1".into(),
+    });
     let start = Instant::now();
     let token = D::create(&client, CreateSignInToken::new(&user)).expect("create after 429");
-    assert!(start.elapsed() >= Duration::from_secs(1), "Retry-After not honoured");
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "Retry-After not honoured"
+    );
     assert_eq!(mock.requests().len(), 2);
     assert_eq!(mock.tokens().len(), 1, "exactly one live token");
-    mock.push_fault(Fault::RateLimited { retry_after: clerk_mock::http_date(std::time::SystemTime::now()) });
+    mock.push_fault(Fault::RateLimited {
+        retry_after: clerk_mock::http_date(std::time::SystemTime::now()),
+    });
     D::revoke(&client, &token.id).expect("revoke after 429 with a date");
     assert_eq!(mock.requests().len(), 4);
 }
@@ -219,7 +260,12 @@ pub fn rate_limited_then_success<D: Driver>() {
 /// 429 on every attempt: gives up at the attempt cap, and says so.
 pub fn rate_limited_until_cap<D: Driver>() {
     let (mock, client, user) = setup::<D>();
-    mock.push_faults(Fault::RateLimited { retry_after: "0".into() }, 5);
+    mock.push_faults(
+        Fault::RateLimited {
+            retry_after: "0".into(),
+        },
+        5,
+    );
     let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
     assert!(e.is_rate_limited());
     assert!(e.has_code("too_many_requests"));
@@ -231,11 +277,16 @@ pub fn rate_limited_until_cap<D: Driver>() {
 /// A `Retry-After` past the cap ends the call at once, telling when to come back.
 pub fn retry_after_over_cap<D: Driver>() {
     let (mock, client, user) = setup::<D>();
-    mock.push_fault(Fault::RateLimited { retry_after: "120".into() });
+    mock.push_fault(Fault::RateLimited {
+        retry_after: "120".into(),
+    });
     let start = Instant::now();
     let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
     assert!(start.elapsed() < Duration::from_secs(2));
-    assert_eq!(e.retry_after(), Some(RetryAfter::Delay(Duration::from_secs(120))));
+    assert_eq!(
+        e.retry_after(),
+        Some(RetryAfter::Delay(Duration::from_secs(120)))
+    );
     assert_eq!(e.attempts(), 1);
 }
 
@@ -262,7 +313,9 @@ pub fn create_503_not_retried<D: Driver>() {
 /// A 503 with `Retry-After` says the server did not act: create is retried.
 pub fn create_503_with_retry_after_retried<D: Driver>() {
     let (mock, client, user) = setup::<D>();
-    mock.push_fault(Fault::ServiceUnavailable { retry_after: Some("0".into()) });
+    mock.push_fault(Fault::ServiceUnavailable {
+        retry_after: Some("0".into()),
+    });
     D::create(&client, CreateSignInToken::new(&user)).expect("create after 503 + Retry-After");
     assert_eq!(mock.requests().len(), 2);
 }
@@ -271,7 +324,10 @@ pub fn create_503_with_retry_after_retried<D: Driver>() {
 pub fn create_retried_when_opted_in<D: Driver>() {
     let mock = MockServer::start();
     let user = mock.create_user();
-    let policy = fast_config(&mock).retry_policy().clone().with_retry_non_idempotent(true);
+    let policy = fast_config(&mock)
+        .retry_policy()
+        .clone()
+        .with_retry_non_idempotent(true);
     let client = D::client(fast_config(&mock).with_retry_policy(policy));
     mock.push_fault(Fault::Html502);
     D::create(&client, CreateSignInToken::new(&user)).expect("create after an opted-in retry");
@@ -283,9 +339,15 @@ pub fn html_502<D: Driver>() {
     let (mock, client, user) = setup::<D>();
     mock.push_fault(Fault::Html502);
     let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
-    let ErrorKind::UnexpectedResponse(u) = e.kind() else { panic!("{e:?}") };
+    let ErrorKind::UnexpectedResponse(u) = e.kind() else {
+        panic!("{e:?}")
+    };
     assert_eq!(u.status.as_u16(), 502);
-    assert!(u.content_type.as_deref().is_some_and(|c| c.starts_with("text/html")));
+    assert!(
+        u.content_type
+            .as_deref()
+            .is_some_and(|c| c.starts_with("text/html"))
+    );
     assert!(u.excerpt.contains("502"));
     assert_eq!(e.attempts(), 1);
 }
@@ -295,7 +357,9 @@ pub fn empty_200<D: Driver>() {
     let (mock, client, user) = setup::<D>();
     mock.push_fault(Fault::EmptyBody { status: 200 });
     let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
-    let ErrorKind::UnexpectedResponse(u) = e.kind() else { panic!("{e:?}") };
+    let ErrorKind::UnexpectedResponse(u) = e.kind() else {
+        panic!("{e:?}")
+    };
     assert_eq!((u.status.as_u16(), u.body_len), (200, 0));
 }
 
@@ -321,7 +385,9 @@ pub fn truncated_json<D: Driver>() {
     let (mock, client, user) = setup::<D>();
     mock.push_fault(Fault::TruncatedJson);
     let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
-    let ErrorKind::Decode(d) = e.kind() else { panic!("{e:?}") };
+    let ErrorKind::Decode(d) = e.kind() else {
+        panic!("{e:?}")
+    };
     assert_eq!(d.category, DecodeCategory::Eof);
     assert_no_secrets(&e, &mock);
 }
@@ -331,9 +397,13 @@ pub fn oversized_body<D: Driver>() {
     let mock = MockServer::start();
     let user = mock.create_user();
     let client = D::client(fast_config(&mock).with_max_body_bytes(16 * 1024));
-    mock.push_fault(Fault::Oversized { bytes: 10 * 1024 * 1024 });
+    mock.push_fault(Fault::Oversized {
+        bytes: 10 * 1024 * 1024,
+    });
     let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
-    let ErrorKind::Transport(t) = e.kind() else { panic!("{e:?}") };
+    let ErrorKind::Transport(t) = e.kind() else {
+        panic!("{e:?}")
+    };
     assert_eq!(t.kind, TransportErrorKind::BodyTooLarge);
     assert_eq!(e.attempts(), 1);
 }
@@ -343,7 +413,9 @@ pub fn wrong_content_type<D: Driver>() {
     let (mock, client, user) = setup::<D>();
     mock.push_fault(Fault::WrongContentType);
     let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
-    let ErrorKind::UnexpectedResponse(u) = e.kind() else { panic!("{e:?}") };
+    let ErrorKind::UnexpectedResponse(u) = e.kind() else {
+        panic!("{e:?}")
+    };
     assert_eq!(u.status.as_u16(), 200);
     assert!(u.excerpt.is_empty());
     assert_no_secrets(&e, &mock);
@@ -357,11 +429,17 @@ pub fn slow_server_times_out<D: Driver>() {
         .with_timeout(Duration::from_millis(300))
         .with_retry_policy(RetryPolicy::never());
     let client = D::client(config);
-    mock.push_fault(Fault::Delay { delay: Duration::from_secs(5) });
+    mock.push_fault(Fault::Delay {
+        delay: Duration::from_secs(5),
+    });
     let start = Instant::now();
     let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
     assert!(e.is_timeout(), "{e:?}");
-    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        start.elapsed()
+    );
 }
 
 /// A body that drips one byte at a time: the attempt's timeout covers the
@@ -373,11 +451,17 @@ pub fn slow_drip_times_out<D: Driver>() {
         .with_timeout(Duration::from_millis(500))
         .with_retry_policy(RetryPolicy::never());
     let client = D::client(config);
-    mock.push_fault(Fault::SlowDrip { interval: Duration::from_millis(50) });
+    mock.push_fault(Fault::SlowDrip {
+        interval: Duration::from_millis(50),
+    });
     let start = Instant::now();
     let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
     assert!(e.is_timeout(), "{e:?}");
-    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        start.elapsed()
+    );
 }
 
 /// A 307 to another host is not followed: the key never leaves.
@@ -391,7 +475,10 @@ pub fn redirect_not_followed<D: Driver>() {
     let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
     assert_eq!(e.status().map(|s| s.as_u16()), Some(307));
     assert!(matches!(e.kind(), ErrorKind::UnexpectedResponse(_)));
-    assert!(elsewhere.requests().is_empty(), "the request followed the redirect");
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the request followed the redirect"
+    );
     assert_eq!(mock.requests().len(), 1);
 }
 
@@ -408,7 +495,10 @@ pub fn concurrent_calls<D: Driver>() {
     }
     assert_eq!(mock.tokens().len(), 64);
     let connections = mock.connections_accepted();
-    assert!(connections <= 32, "{connections} connections for 64 calls: not reused");
+    assert!(
+        connections <= 32,
+        "{connections} connections for 64 calls: not reused"
+    );
 }
 
 /// Expands to one `#[test]` per scenario for a [`Driver`].

@@ -35,7 +35,10 @@ impl clerk_scenarios::Driver for Reqwest {
         runtime().block_on(client.revoke_sign_in_token(id))
     }
 
-    fn create_concurrently(client: &Client, requests: Vec<CreateSignInToken>) -> Vec<Result<SignInToken, Error>> {
+    fn create_concurrently(
+        client: &Client,
+        requests: Vec<CreateSignInToken>,
+    ) -> Vec<Result<SignInToken, Error>> {
         runtime().block_on(async {
             let tasks: Vec<_> = requests
                 .into_iter()

@@ -20,13 +20,19 @@ impl clerk_scenarios::Driver for Ureq {
         client.revoke_sign_in_token(id)
     }
 
-    fn create_concurrently(client: &Client, requests: Vec<CreateSignInToken>) -> Vec<Result<SignInToken, Error>> {
+    fn create_concurrently(
+        client: &Client,
+        requests: Vec<CreateSignInToken>,
+    ) -> Vec<Result<SignInToken, Error>> {
         std::thread::scope(|s| {
             let handles: Vec<_> = requests
                 .into_iter()
                 .map(|r| s.spawn(move || client.create_sign_in_token(r)))
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("no panic")).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("no panic"))
+                .collect()
         })
     }
 }

@@ -1,0 +1,228 @@
+//! Opening connections: async-std sockets, rustls over futures-io, and
+//! smol-hyper's adapter to hyper's I/O traits.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_std::io::{Read as AsyncRead, Write as AsyncWrite};
+use async_std::net::TcpStream;
+use clerk_core::TransportErrorKind;
+use clerk_core::http::Uri;
+use clerk_core::http::uri::{Authority, PathAndQuery, Scheme};
+use futures_rustls::TlsConnector;
+use futures_rustls::client::TlsStream;
+use rustls::pki_types::ServerName;
+use smol_hyper::rt::FuturesIo;
+
+/// A connection as hyper sees it.
+pub(crate) type Conn = FuturesIo<Stream>;
+
+/// Where a request goes: what a connection is opened to and pooled by.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Origin {
+    https: bool,
+    authority: Authority,
+}
+
+impl Origin {
+    /// The origin of an absolute `http` or `https` URI, and its origin-form
+    /// request target (`/path?query`).
+    pub(crate) fn split(uri: &Uri) -> Result<(Self, PathAndQuery), ConnectError> {
+        let https = match uri.scheme() {
+            Some(s) if *s == Scheme::HTTPS => true,
+            Some(s) if *s == Scheme::HTTP => false,
+            _ => {
+                return Err(ConnectError::new(
+                    TransportErrorKind::Other,
+                    Unsupported("URL scheme"),
+                ));
+            }
+        };
+        let Some(authority) = uri.authority().cloned() else {
+            return Err(ConnectError::new(
+                TransportErrorKind::Other,
+                Unsupported("URL without a host"),
+            ));
+        };
+        let target = uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        Ok((Self { https, authority }, target))
+    }
+
+    /// The `Host` header value: the URL's host and port as written.
+    pub(crate) fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    fn host(&self) -> &str {
+        // An IPv6 literal comes bracketed in a URL, bare everywhere else.
+        self.authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+    }
+
+    fn port(&self) -> u16 {
+        self.authority
+            .port_u16()
+            .unwrap_or(if self.https { 443 } else { 80 })
+    }
+}
+
+/// Opens connections: TCP with async-std, then TLS with rustls for
+/// `https`, all within the connect timeout.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    tls: TlsConnector,
+    timeout: Duration,
+}
+
+impl Connector {
+    pub(crate) fn new(tls: rustls::ClientConfig, timeout: Duration) -> Self {
+        Self {
+            tls: TlsConnector::from(Arc::new(tls)),
+            timeout,
+        }
+    }
+
+    /// A connection to `origin`. Nothing has been written on it but the TLS
+    /// handshake.
+    pub(crate) async fn connect(&self, origin: &Origin) -> Result<Conn, ConnectError> {
+        match async_std::future::timeout(self.timeout, self.establish(origin)).await {
+            Ok(result) => result.map(FuturesIo::new),
+            Err(elapsed) => Err(ConnectError::new(TransportErrorKind::Timeout, elapsed)),
+        }
+    }
+
+    async fn establish(&self, origin: &Origin) -> Result<Stream, ConnectError> {
+        let tcp = TcpStream::connect((origin.host(), origin.port()))
+            .await
+            .map_err(|e| ConnectError::new(TransportErrorKind::Connect, e))?;
+        // Small requests go out at once; a failure here only costs latency.
+        let _ = tcp.set_nodelay(true);
+        if !origin.https {
+            return Ok(Stream::Plain(tcp));
+        }
+        let name = ServerName::try_from(origin.host().to_owned())
+            .map_err(|e| ConnectError::new(TransportErrorKind::Tls, e))?;
+        let tls =
+            self.tls
+                .connect(name, tcp)
+                .await
+                .map_err(|e| match e.downcast::<rustls::Error>() {
+                    // Put rustls' own error in the chain: io::Error's `source` would skip it.
+                    Ok(tls) => ConnectError::new(TransportErrorKind::Tls, tls),
+                    Err(e) => ConnectError::new(TransportErrorKind::Tls, e),
+                })?;
+        Ok(Stream::Tls(Box::new(tls)))
+    }
+}
+
+/// Why a connection could not be opened. Nothing was written on it, so the
+/// request was surely not sent.
+#[derive(Debug)]
+pub(crate) struct ConnectError {
+    pub(crate) kind: TransportErrorKind,
+    source: Box<dyn StdError + Send + Sync>,
+}
+
+impl ConnectError {
+    fn new(kind: TransportErrorKind, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            kind,
+            source: source.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.kind {
+            TransportErrorKind::Connect => "TCP connection failed",
+            TransportErrorKind::Tls => "TLS handshake failed",
+            TransportErrorKind::Timeout => "connecting timed out",
+            _ => "cannot connect to this URL",
+        })
+    }
+}
+
+impl StdError for ConnectError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+#[derive(Debug)]
+struct Unsupported(&'static str);
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unsupported {}", self.0)
+    }
+}
+
+impl StdError for Unsupported {}
+
+/// A plain or TLS socket, as futures-io sees it.
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_close(cx),
+            Stream::Tls(s) => Pin::new(s).poll_close(cx),
+        }
+    }
+}

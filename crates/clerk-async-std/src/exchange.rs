@@ -1,0 +1,199 @@
+//! One attempt: send the core's request, read the reply under the cap and
+//! the timeout, and say what failed in the core's terms.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use clerk_core::http::header::HOST;
+use clerk_core::http::uri::{Parts, PathAndQuery};
+use clerk_core::http::{HeaderValue, Request, Response, Uri, Version};
+use clerk_core::{Config, Delivery, Outcome, TransportError, TransportErrorKind};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+
+use crate::connect::{Connector, Origin};
+use crate::pool::{CheckoutError, Pool};
+
+/// How long a pooled connection may sit idle before it is closed: as long
+/// as ureq's default, shorter than the keep-alive of common servers and
+/// proxies, so the client rather than the server usually ends an idle
+/// connection and no request races a server's close. (A server that closes
+/// sooner is noticed by hyper while the connection idles.)
+pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Pooled keep-alive HTTP/1.1 connections with the limits of one [`Config`].
+#[derive(Clone)]
+pub(crate) struct Http {
+    pool: Pool,
+    timeout: Duration,
+    max_body_bytes: usize,
+}
+
+impl Http {
+    pub(crate) fn new(config: &Config, tls: rustls::ClientConfig, idle_timeout: Duration) -> Self {
+        let connector = Connector::new(tls, config.connect_timeout());
+        Self {
+            pool: Pool::new(connector, idle_timeout),
+            timeout: config.timeout(),
+            max_body_bytes: config.max_body_bytes(),
+        }
+    }
+
+    /// Sends `request` once; the whole exchange, connecting included, has
+    /// `timeout` to finish.
+    pub(crate) async fn send_once(&self, request: &Request<Vec<u8>>) -> Outcome<Bytes> {
+        match async_std::future::timeout(self.timeout, self.exchange(request)).await {
+            Ok(Ok(response)) => Outcome::Response(response),
+            Ok(Err(error)) => Outcome::Transport(error),
+            // Where the attempt stood is unknown: the server may have the request.
+            // (Dropping the exchange drops its connection, never pooled.)
+            Err(elapsed) => Outcome::Transport(TransportError::new(
+                TransportErrorKind::Timeout,
+                Delivery::MaybeSent,
+                elapsed,
+            )),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        request: &Request<Vec<u8>>,
+    ) -> Result<Response<Bytes>, TransportError> {
+        let (origin, target) = Origin::split(request.uri())
+            .map_err(|e| TransportError::new(e.kind, Delivery::NotSent, e))?;
+        let mut outgoing = to_hyper(request, &origin, target)?;
+        loop {
+            let mut connection = self.pool.checkout(&origin).await.map_err(|e| match e {
+                CheckoutError::Connect(e) => TransportError::new(e.kind, Delivery::NotSent, e),
+                CheckoutError::Handshake(e) => {
+                    TransportError::new(TransportErrorKind::Other, Delivery::NotSent, e)
+                }
+            })?;
+            let response = match connection.sender.try_send_request(outgoing).await {
+                Ok(response) => response,
+                Err(mut refused) => match refused.take_message() {
+                    // hyper gave the request back unwritten: a pooled
+                    // connection that had just closed. Try the next one.
+                    Some(request) if connection.reused => {
+                        outgoing = request;
+                        continue;
+                    }
+                    _ => {
+                        let error = refused.into_error();
+                        return Err(TransportError::new(
+                            classify(&error),
+                            Delivery::MaybeSent,
+                            error,
+                        ));
+                    }
+                },
+            };
+            let (parts, body) = response.into_parts();
+            let body = read_capped(body, self.max_body_bytes).await?;
+            // Read to the end: the connection is free for the next request.
+            self.pool.put(origin, connection.sender);
+            return Ok(Response::from_parts(parts, body));
+        }
+    }
+}
+
+/// The same method, headers (the sensitive flag travels with each value)
+/// and body, as HTTP/1.1 with an origin-form target and a `Host` header.
+fn to_hyper(
+    request: &Request<Vec<u8>>,
+    origin: &Origin,
+    target: PathAndQuery,
+) -> Result<Request<Full<Bytes>>, TransportError> {
+    let not_sendable = |e: Box<dyn StdError + Send + Sync>| {
+        TransportError::new(TransportErrorKind::Other, Delivery::NotSent, e)
+    };
+    let mut parts = Parts::default();
+    parts.path_and_query = Some(target);
+    let uri = Uri::from_parts(parts).map_err(|e| not_sendable(e.into()))?;
+    let host =
+        HeaderValue::from_str(origin.authority().as_str()).map_err(|e| not_sendable(e.into()))?;
+    let mut out = Request::new(Full::new(Bytes::from(request.body().clone())));
+    *out.method_mut() = request.method().clone();
+    *out.uri_mut() = uri;
+    *out.headers_mut() = request.headers().clone();
+    out.headers_mut().insert(HOST, host);
+    *out.version_mut() = Version::HTTP_11;
+    Ok(out)
+}
+
+/// Reads the body frame by frame, counting the bytes as they come: a body
+/// over `max` ends the read, whatever its `Content-Length` said.
+async fn read_capped(mut body: Incoming, max: usize) -> Result<Bytes, TransportError> {
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| TransportError::new(classify(&e), Delivery::MaybeSent, e))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        total = total.saturating_add(data.len());
+        if total > max {
+            return Err(TransportError::new(
+                TransportErrorKind::BodyTooLarge,
+                Delivery::MaybeSent,
+                BodyTooLarge { max },
+            ));
+        }
+        if !data.is_empty() {
+            chunks.push(data);
+        }
+    }
+    Ok(match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => {
+            let mut joined = Vec::with_capacity(total);
+            for chunk in &chunks {
+                joined.extend_from_slice(chunk);
+            }
+            Bytes::from(joined)
+        }
+    })
+}
+
+/// What failed, from hyper's and the socket's errors down the chain.
+fn classify(error: &(dyn StdError + 'static)) -> TransportErrorKind {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_parse() || h.is_parse_status() {
+                return TransportErrorKind::Protocol;
+            }
+            if h.is_timeout() {
+                return TransportErrorKind::Timeout;
+            }
+            if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {
+                return TransportErrorKind::Io;
+            }
+        }
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            return match io.kind() {
+                io::ErrorKind::TimedOut => TransportErrorKind::Timeout,
+                _ => TransportErrorKind::Io,
+            };
+        }
+        next = e.source();
+    }
+    TransportErrorKind::Other
+}
+
+/// The source of a [`TransportErrorKind::BodyTooLarge`] error.
+#[derive(Debug)]
+struct BodyTooLarge {
+    max: usize,
+}
+
+impl fmt::Display for BodyTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the reply body is longer than {} bytes", self.max)
+    }
+}
+
+impl StdError for BodyTooLarge {}

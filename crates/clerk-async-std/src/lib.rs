@@ -1,0 +1,352 @@
+//! An async client for Clerk's Backend API sign-in tokens, for async-std
+//! and smol.
+//!
+//! It drives [`clerk_core`] over real async I/O: hyper 1's HTTP/1.1
+//! connections, kept alive in a pool, over async-std sockets (async-io's
+//! reactor), with TLS by rustls (ring provider, webpki roots). No tokio
+//! runtime is built, needed or started: hyper uses only tokio's runtime-free
+//! channels. async-std is discontinued upstream and names smol as its
+//! successor; this crate runs under either executor, or under any plain
+//! `block_on`, since the sockets, timers and each connection's driver task
+//! live on async-io and async-std's own threads.
+//!
+//! **In scope:** sending each attempt, reading the reply under the body cap
+//! and the timeouts, sleeping between retries. **Out of scope:** everything
+//! Clerk-specific: requests, replies, errors and retry decisions come from
+//! [`clerk_core`], unchanged.
+//!
+//! ```no_run
+//! use clerk_async_std::{Client, Config, CreateSignInToken, RevokeSignInToken};
+//!
+//! # fn main() -> Result<(), clerk_async_std::Error> {
+//! // The same code runs under async-std's executor or under smol's.
+//! smol::block_on(async {
+//!     let client = Client::new(Config::new("sk_test_example")?)?;
+//!     let token = client
+//!         .create_sign_in_token(CreateSignInToken::new("user_123").expires_in_seconds(600))
+//!         .await?;
+//!     // Hand `token.url` to the user; it is a credential, and never printed.
+//!     let _link = token.url.as_ref().map(|url| url.expose().to_owned());
+//!     client.revoke_sign_in_token(&token.id).await?;
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
+//! # What each attempt does
+//!
+//! - Connects within [`Config::connect_timeout`] (TCP and TLS), and finishes
+//!   the whole exchange, connecting included, within [`Config::timeout`].
+//! - Reads at most [`Config::max_body_bytes`] of the reply, counted as the
+//!   bytes arrive.
+//! - Never follows a redirect, never compresses, adds no header but `Host`,
+//!   keeps every response header.
+//! - Reuses connections: one goes back to the pool as soon as its reply is
+//!   read, so sequential calls share one connection and `n` concurrent calls
+//!   use at most `n`. One left idle for 15 s is closed.
+//!
+//! A failure to connect (DNS, refused, connect timeout, TLS handshake) is
+//! reported as [`Delivery::NotSent`]; every other transport failure as
+//! `MaybeSent`, which is what keeps a create from being retried when the
+//! server may have acted on it.
+//!
+//! # Features
+//!
+//! - `tracing`: a span `clerk.call` per call and an event per attempt
+//!   (attempt number, status, trace id, wait). Never a key, a token or a URL.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+mod connect;
+mod exchange;
+mod pool;
+#[cfg(feature = "tracing")]
+mod trace;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+pub use clerk_core;
+pub use clerk_core::{
+    Config, CreateSignInToken, Error, ErrorKind, Operation, RetryPolicy, RevokeSignInToken,
+    SecretString, SignInToken, SignInTokenStatus, Timestamp,
+};
+/// The rustls this crate is built with, for [`Client::with_tls_config`].
+pub use rustls;
+
+use clerk_core::{Call, Delivery, Step, Timing, TransportError, TransportErrorKind};
+
+use crate::exchange::Http;
+
+/// A Clerk client. Cloning it is cheap, and clones share one connection pool.
+///
+/// Its futures are `Send` and need no particular executor: await them under
+/// async-std, smol, or any `block_on`.
+#[derive(Clone)]
+pub struct Client {
+    config: Config,
+    http: Http,
+}
+
+impl Client {
+    /// A client for `config`, trusting the webpki roots (Mozilla's list).
+    ///
+    /// `clerk-async-std/<version>` is appended to the `User-Agent`.
+    ///
+    /// # Errors
+    /// An invalid-request error if the `User-Agent` cannot take the suffix,
+    /// a TLS error if rustls' ring provider cannot be set up (neither is
+    /// expected).
+    pub fn new(config: Config) -> Result<Self, Error> {
+        Self::with_tls_config(config, default_tls_config()?)
+    }
+
+    /// A client for `config` that uses the caller's rustls configuration: its
+    /// roots, verifier and provider (to trust a private CA or a test
+    /// certificate, say). Its ALPN list is replaced by `http/1.1`, the only
+    /// protocol this client speaks.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use clerk_async_std::{Client, Config, rustls};
+    ///
+    /// let mut roots = rustls::RootCertStore::empty();
+    /// // roots.add(my_ca_certificate)?;
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let tls = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let client = Client::with_tls_config(Config::new("sk_test_example")?, tls)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// An invalid-request error if the `User-Agent` cannot take the suffix.
+    pub fn with_tls_config(config: Config, mut tls: rustls::ClientConfig) -> Result<Self, Error> {
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Self::build(config, tls, exchange::POOL_IDLE_TIMEOUT)
+    }
+
+    fn build(
+        config: Config,
+        tls: rustls::ClientConfig,
+        idle_timeout: Duration,
+    ) -> Result<Self, Error> {
+        let config = config.with_user_agent_suffix(concat!(
+            env!("CARGO_PKG_NAME"),
+            "/",
+            env!("CARGO_PKG_VERSION")
+        ))?;
+        let http = Http::new(&config, tls, idle_timeout);
+        Ok(Self { config, http })
+    }
+
+    /// The configuration, with this crate's `User-Agent` suffix.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Creates a sign-in token: `POST /sign_in_tokens`.
+    ///
+    /// # Errors
+    /// Whatever [`send`](Self::send) reports.
+    pub async fn create_sign_in_token(
+        &self,
+        request: CreateSignInToken,
+    ) -> Result<SignInToken, Error> {
+        self.send(request).await
+    }
+
+    /// Revokes a pending sign-in token: `POST /sign_in_tokens/{id}/revoke`.
+    ///
+    /// # Errors
+    /// Whatever [`send`](Self::send) reports.
+    pub async fn revoke_sign_in_token(&self, sign_in_token_id: &str) -> Result<SignInToken, Error> {
+        self.send(RevokeSignInToken::new(sign_in_token_id)).await
+    }
+
+    /// Sends any operation, retrying as the config's [`RetryPolicy`] and
+    /// [`clerk_core::Call`] decide, sleeping on async-std's timer (async-io's,
+    /// which works under smol too).
+    ///
+    /// # Errors
+    /// An invalid request (nothing sent), Clerk's refusal, a reply that is not
+    /// Clerk's, or a transport failure; [`Error::attempts`] says how many
+    /// attempts were made.
+    pub async fn send<O: Operation>(&self, operation: O) -> Result<O::Output, Error> {
+        #[cfg(feature = "tracing")]
+        {
+            use tracing::Instrument as _;
+            let span = tracing::info_span!("clerk.call", operation = O::NAME);
+            return self.drive(operation).instrument(span).await;
+        }
+        #[cfg(not(feature = "tracing"))]
+        self.drive(operation).await
+    }
+
+    async fn drive<O: Operation>(&self, operation: O) -> Result<O::Output, Error> {
+        let mut call = Call::new(&self.config, operation)?;
+        let start = Instant::now();
+        loop {
+            let outcome = self.http.send_once(call.request()).await;
+            #[cfg(feature = "tracing")]
+            let status = trace::status(&outcome);
+            let timing = Timing {
+                now: SystemTime::now(),
+                elapsed: start.elapsed(),
+                jitter: jitter(),
+            };
+            let step = call.handle(outcome, timing);
+            #[cfg(feature = "tracing")]
+            trace::attempt(&call, status, &step);
+            match step {
+                Step::Done(result) => return result,
+                Step::Retry(wait) => async_std::task::sleep(wait).await,
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Config's Debug redacts the key.
+        f.debug_struct("Client")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// rustls with the ring provider, the safe default protocol versions and
+/// Mozilla's roots from webpki-roots.
+fn default_tls_config() -> Result<rustls::ClientConfig, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| {
+            Error::transport(TransportError::new(
+                TransportErrorKind::Tls,
+                Delivery::NotSent,
+                e,
+            ))
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tls)
+}
+
+/// 64 random bits from std's per-process random hasher keys, fed a counter
+/// and the time, turned into a jitter value by the core.
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher, RandomState};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    if let Ok(since) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
+        hasher.write_u128(since.as_nanos());
+    }
+    clerk_core::jitter_from_bits(hasher.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{ErrorKind as IoKind, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Serves one request on one connection, then reports how long after
+    /// the reply the client closed that connection (`None`: still open
+    /// after `wait`).
+    fn one_reply_then_watch(wait: Duration) -> (String, mpsc::Receiver<Option<Duration>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = conn.read(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
+            let replied = Instant::now();
+            conn.set_read_timeout(Some(wait)).unwrap();
+            let closed = match conn.read(&mut buf) {
+                Ok(0) => Some(replied.elapsed()),
+                Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) => None,
+                other => panic!("unexpected {other:?}"),
+            };
+            tx.send(closed).unwrap();
+        });
+        (base, rx)
+    }
+
+    fn client(base: &str, idle: Duration) -> Client {
+        let config = Config::new("sk_test_x")
+            .unwrap()
+            .with_base_url(base)
+            .unwrap()
+            .with_retry_policy(RetryPolicy::never());
+        Client::build(config, default_tls_config().unwrap(), idle).unwrap()
+    }
+
+    #[test]
+    fn the_pool_closes_idle_connections_on_its_timer() {
+        let (base, closed) = one_reply_then_watch(Duration::from_secs(5));
+        let client = client(&base, Duration::from_millis(100));
+        async_std::task::block_on(async {
+            let err = client.revoke_sign_in_token("sit_1").await.unwrap_err();
+            assert_eq!(err.status().map(|s| s.as_u16()), Some(404));
+        });
+        // No further request: the pool's sweeper task, on async-io's timer,
+        // closes the connection by itself while the client lives on.
+        let after = closed
+            .recv()
+            .unwrap()
+            .expect("the idle connection was never closed");
+        assert!(after < Duration::from_secs(2), "closed after {after:?}");
+        drop(client);
+    }
+
+    #[test]
+    fn the_pool_keeps_connections_within_the_idle_timeout() {
+        let (base, closed) = one_reply_then_watch(Duration::from_millis(600));
+        let client = client(&base, Duration::from_secs(15));
+        smol::block_on(async {
+            let _ = client.revoke_sign_in_token("sit_1").await.unwrap_err();
+        });
+        assert_eq!(
+            closed.recv().unwrap(),
+            None,
+            "closed before its idle timeout"
+        );
+        drop(client);
+    }
+
+    #[test]
+    fn jitter_is_in_range_and_varies() {
+        let values: Vec<f64> = (0..64).map(|_| jitter()).collect();
+        assert!(values.iter().all(|j| (0.0..1.0).contains(j)));
+        assert!(values.windows(2).any(|w| w[0] != w[1]));
+    }
+}

@@ -1,0 +1,172 @@
+//! A keep-alive pool of HTTP/1.1 connections on hyper's `client::conn`.
+//!
+//! A connection goes back to the pool as soon as its reply has been read to
+//! the end, before the caller sees the reply, so the next request on the same
+//! client always finds it: sequential calls share one connection, and `n`
+//! concurrent calls need at most `n`. (hyper-util's legacy pool hands a
+//! connection back from a separate task a moment later and opens a new one
+//! for any request in that window: under load, sequential calls used up to
+//! three connections. It also needs tokio's `rt`, `time` and `net` built in.)
+//!
+//! Idle connections are closed by a sweeper task after the idle timeout, and
+//! all of them when the last clone of the client is dropped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::client::conn::http1;
+
+use crate::connect::{ConnectError, Connector, Origin};
+
+/// Sends requests on one connection.
+pub(crate) type Sender = http1::SendRequest<Full<Bytes>>;
+
+/// Connections per origin, shared by the clones of a client.
+#[derive(Clone)]
+pub(crate) struct Pool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    connector: Connector,
+    idle_timeout: Duration,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    idle: HashMap<Origin, Vec<Idle>>,
+    sweeping: bool,
+}
+
+struct Idle {
+    sender: Sender,
+    since: Instant,
+}
+
+impl Idle {
+    fn usable(&self, idle_timeout: Duration) -> bool {
+        self.since.elapsed() < idle_timeout && !self.sender.is_closed()
+    }
+}
+
+/// A connection taken from the pool, or just opened.
+pub(crate) struct Checkout {
+    pub(crate) sender: Sender,
+    /// Whether it served a request before: a request refused on it was
+    /// never sent, and may go on another connection.
+    pub(crate) reused: bool,
+}
+
+/// Why no connection could be had. Nothing was sent.
+pub(crate) enum CheckoutError {
+    Connect(ConnectError),
+    Handshake(hyper::Error),
+}
+
+impl Pool {
+    pub(crate) fn new(connector: Connector, idle_timeout: Duration) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                connector,
+                idle_timeout,
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// The most recently used idle connection to `origin` that is ready for
+    /// a request, else a new one.
+    pub(crate) async fn checkout(&self, origin: &Origin) -> Result<Checkout, CheckoutError> {
+        while let Some(mut sender) = self.take_idle(origin) {
+            // One put back a moment ago may still be finishing its last
+            // exchange; one the server has closed fails here.
+            if sender.ready().await.is_ok() {
+                return Ok(Checkout {
+                    sender,
+                    reused: true,
+                });
+            }
+        }
+        let io = self
+            .shared
+            .connector
+            .connect(origin)
+            .await
+            .map_err(CheckoutError::Connect)?;
+        let (sender, connection) = http1::handshake(io)
+            .await
+            .map_err(CheckoutError::Handshake)?;
+        // The connection's driver: it reads and writes until the connection
+        // closes, which it does once every sender is dropped.
+        drop(async_std::task::spawn(async move {
+            let _ = connection.await;
+        }));
+        Ok(Checkout {
+            sender,
+            reused: false,
+        })
+    }
+
+    /// Puts a connection whose last reply was read to the end back.
+    pub(crate) fn put(&self, origin: Origin, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut state = self.shared.lock();
+        state.idle.entry(origin).or_default().push(Idle {
+            sender,
+            since: Instant::now(),
+        });
+        if !state.sweeping {
+            state.sweeping = true;
+            let every = (self.shared.idle_timeout / 2).max(Duration::from_millis(50));
+            drop(async_std::task::spawn(sweep(
+                Arc::downgrade(&self.shared),
+                every,
+            )));
+        }
+    }
+
+    fn take_idle(&self, origin: &Origin) -> Option<Sender> {
+        let mut state = self.shared.lock();
+        let list = state.idle.get_mut(origin)?;
+        while let Some(idle) = list.pop() {
+            if idle.usable(self.shared.idle_timeout) {
+                return Some(idle.sender);
+            }
+        }
+        None
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; a poisoned state is still
+        // consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Closes connections idle for longer than the timeout; ends when the pool
+/// is empty (the next `put` starts another) or gone.
+async fn sweep(shared: Weak<Shared>, every: Duration) {
+    loop {
+        async_std::task::sleep(every).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let mut state = shared.lock();
+        state.idle.retain(|_, list| {
+            list.retain(|idle| idle.usable(shared.idle_timeout));
+            !list.is_empty()
+        });
+        if state.idle.is_empty() {
+            state.sweeping = false;
+            return;
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The same async client under smol's executor: async-std is discontinued
+//! upstream and names smol as its successor; `clerk-async-std` runs on both.
+//!
+//! ```sh
+//! CLERK_SECRET_KEY=sk_test_… CLERK_USER_ID=user_… cargo run --example smol
+//! ```
+//! Without `CLERK_SECRET_KEY` it runs against the embedded stand-in server.
+
+use std::time::Duration;
+
+use clerk_async_std::{Client, CreateSignInToken};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // A Config from the environment, or the stand-in server's (see lib.rs).
+    let target = clerk_examples::Target::from_env()?;
+
+    smol::block_on(async {
+        let client = Client::new(target.config.clone())?;
+        let token = client
+            .create_sign_in_token(
+                CreateSignInToken::new(&target.user_id).expires_in(Duration::from_secs(600)),
+            )
+            .await?;
+        println!("created {}", clerk_examples::summary(&token));
+
+        let revoked = client.revoke_sign_in_token(&token.id).await?;
+        println!("revoked {}", clerk_examples::summary(&revoked));
+        Ok(())
+    })
+}
