@@ -1,5 +1,5 @@
-//! Replays the committed fuzz corpus on stable, so every CI run exercises
-//! each input the fuzzers kept.
+//! Replays the committed fuzz seeds and corpus on stable, so every CI run
+//! exercises each input the fuzzers kept.
 
 use std::fs;
 use std::path::PathBuf;
@@ -17,11 +17,17 @@ const TARGETS: [Target; 6] = [
 
 #[test]
 fn fuzz_corpus_replays_clean() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    let fuzz = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
     for (target, run) in TARGETS {
-        let dir = root.join(target);
         let mut inputs = 0;
-        for entry in fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let dirs = [
+            fuzz.join("seeds").join(target),
+            fuzz.join("corpus").join(target),
+        ];
+        let entries = dirs
+            .iter()
+            .flat_map(|dir| fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())));
+        for entry in entries {
             let path = entry.unwrap().path();
             let data = fs::read(&path).unwrap();
             if let Err(panic) = std::panic::catch_unwind(|| run(&data)) {
