@@ -70,8 +70,6 @@
 mod connect;
 mod exchange;
 mod pool;
-#[cfg(feature = "tracing")]
-mod trace;
 
 use std::fmt;
 use std::sync::Arc;
@@ -201,17 +199,12 @@ impl Client {
         let start = Instant::now();
         loop {
             let outcome = self.http.send_once(call.request()).await;
-            #[cfg(feature = "tracing")]
-            let status = trace::status(&outcome);
             let timing = Timing {
                 now: SystemTime::now(),
                 elapsed: start.elapsed(),
                 jitter: jitter(),
             };
-            let step = call.handle(outcome, timing);
-            #[cfg(feature = "tracing")]
-            trace::attempt(&call, status, &step);
-            match step {
+            match call.handle(outcome, timing) {
                 Step::Done(result) => return result,
                 Step::Retry(wait) => async_std::task::sleep(wait).await,
             }

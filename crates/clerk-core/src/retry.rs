@@ -395,7 +395,27 @@ impl<O: Operation> Call<O> {
     }
 
     /// Takes the outcome of an attempt and decides what comes next.
+    ///
+    /// With the `tracing` feature, each call emits one event: the attempt
+    /// number, the reply's status, the trace id, the error and the wait
+    /// chosen; never a key, token or URL.
     pub fn handle<B: AsRef<[u8]>>(
+        &mut self,
+        outcome: Outcome<B>,
+        timing: Timing,
+    ) -> Step<O::Output> {
+        #[cfg(feature = "tracing")]
+        let status = match &outcome {
+            Outcome::Response(response) => Some(response.status().as_u16()),
+            Outcome::Transport(_) => None,
+        };
+        let step = self.decide_step(outcome, timing);
+        #[cfg(feature = "tracing")]
+        trace_step(self.attempts, status, self.last_error.as_ref(), &step);
+        step
+    }
+
+    fn decide_step<B: AsRef<[u8]>>(
         &mut self,
         outcome: Outcome<B>,
         timing: Timing,
@@ -425,6 +445,30 @@ impl<O: Operation> Call<O> {
         error.set_attempts(self.attempts);
         error.resolve_retry_after(timing.now);
         Step::Done(Err(error))
+    }
+}
+
+/// Records what an attempt led to: only numbers, statuses, trace ids and
+/// error messages, which this crate keeps free of credentials and URLs.
+#[cfg(feature = "tracing")]
+fn trace_step<T>(attempt: u32, status: Option<u16>, last_error: Option<&Error>, step: &Step<T>) {
+    match step {
+        Step::Retry(wait) => tracing::info!(
+            attempt,
+            status,
+            trace_id = last_error.and_then(Error::trace_id),
+            error = last_error.map(tracing::field::display),
+            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            "clerk attempt failed; retrying"
+        ),
+        Step::Done(Ok(_)) => tracing::debug!(attempt, status, "clerk call succeeded"),
+        Step::Done(Err(error)) => tracing::info!(
+            attempt,
+            status,
+            trace_id = error.trace_id(),
+            error = %error,
+            "clerk call failed"
+        ),
     }
 }
 

@@ -231,27 +231,14 @@ impl Client {
         let start = Instant::now();
         loop {
             let outcome = self.send_once(call.request()).await;
-            #[cfg(feature = "tracing")]
-            let status = match &outcome {
-                Outcome::Response(response) => Some(response.status().as_u16()),
-                Outcome::Transport(_) => None,
-            };
             let timing = Timing {
                 now: SystemTime::now(),
                 elapsed: start.elapsed(),
                 jitter: jitter(),
             };
             match call.handle(outcome, timing) {
-                Step::Done(result) => {
-                    #[cfg(feature = "tracing")]
-                    trace::done(call.attempts(), status, &result);
-                    return result;
-                }
-                Step::Retry(wait) => {
-                    #[cfg(feature = "tracing")]
-                    trace::retry(call.attempts(), status, call.last_error(), wait);
-                    tokio::time::sleep(wait).await;
-                }
+                Step::Done(result) => return result,
+                Step::Retry(wait) => tokio::time::sleep(wait).await,
             }
         }
     }
@@ -499,39 +486,6 @@ fn jitter() -> f64 {
         hasher.write_u128(since_epoch.as_nanos());
     }
     clerk_core::jitter_from_bits(hasher.finish())
-}
-
-#[cfg(feature = "tracing")]
-mod trace {
-    use std::time::Duration;
-
-    use clerk_core::Error;
-
-    /// A retry is coming: what this attempt got and how long the wait is.
-    pub(crate) fn retry(attempt: u32, status: Option<u16>, error: Option<&Error>, wait: Duration) {
-        tracing::info!(
-            attempt,
-            status,
-            trace_id = error.and_then(Error::trace_id),
-            error = error.map(tracing::field::display),
-            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-            "clerk attempt failed, retrying"
-        );
-    }
-
-    /// The call is over.
-    pub(crate) fn done<T>(attempt: u32, status: Option<u16>, result: &Result<T, Error>) {
-        match result {
-            Ok(_) => tracing::debug!(attempt, status, "clerk call succeeded"),
-            Err(error) => tracing::debug!(
-                attempt,
-                status,
-                trace_id = error.trace_id(),
-                error = %error,
-                "clerk call failed"
-            ),
-        }
-    }
 }
 
 #[cfg(test)]
