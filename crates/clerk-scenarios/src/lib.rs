@@ -1,18 +1,23 @@
 //! One table of scenarios, run by every adapter against `clerk-mock`.
 //!
 //! An adapter's test binary implements [`Driver`] (a few lines: build a
-//! client, create, revoke, create many at once) and expands
-//! [`scenario_tests!`], which turns every row of the table into a `#[test]`.
-//! The same rows, the same assertions, for every runtime: if an adapter
-//! differs from the others, a row fails.
+//! client, and one that trusts a test certificate; create, revoke, create
+//! many at once) and expands [`scenario_tests!`], which turns every row of
+//! the table into a `#[test]`. The same rows, the same assertions, for every
+//! runtime: if an adapter differs from the others, a row fails. Rows against
+//! HTTPS use [`tls::SelfSignedServer`] instead of `clerk-mock`.
+
+pub mod tls;
 
 use std::time::{Duration, Instant};
 
 use clerk_core::{
-    Config, CreateSignInToken, DecodeCategory, Error, ErrorKind, RetryAfter, RetryPolicy,
+    Config, CreateSignInToken, DecodeCategory, Delivery, Error, ErrorKind, RetryAfter, RetryPolicy,
     SignInToken, SignInTokenStatus, TransportErrorKind,
 };
 use clerk_mock::{Fault, MockServer};
+
+use crate::tls::SelfSignedServer;
 
 /// What a scenario needs from an adapter. Async adapters block on their
 /// runtime inside each method.
@@ -23,6 +28,10 @@ pub trait Driver {
     const NAME: &'static str;
     /// A client for this configuration.
     fn client(config: Config) -> Self::Client;
+    /// A client for this configuration that also trusts this certificate
+    /// (DER), built the way a caller would: a ureq `Agent`, a reqwest
+    /// `Client`, a rustls `ClientConfig` of the caller's own.
+    fn client_trusting(config: Config, certificate_der: &[u8]) -> Self::Client;
     /// Creates a sign-in token.
     fn create(client: &Self::Client, request: CreateSignInToken) -> Result<SignInToken, Error>;
     /// Revokes a sign-in token.
@@ -36,9 +45,13 @@ pub trait Driver {
 
 /// Timeouts and waits shrunk so the whole table runs in seconds.
 pub fn fast_config(mock: &MockServer) -> Config {
-    Config::new(mock.secret_key())
-        .and_then(|c| c.with_base_url(&mock.base_url()))
-        .expect("the mock's key and URL are valid")
+    fast_config_for(mock.secret_key(), &mock.base_url())
+}
+
+fn fast_config_for(secret_key: &str, base_url: &str) -> Config {
+    Config::new(secret_key)
+        .and_then(|c| c.with_base_url(base_url))
+        .expect("a valid key and URL")
         .with_connect_timeout(Duration::from_secs(2))
         .with_timeout(Duration::from_secs(2))
         .with_retry_policy(
@@ -62,6 +75,34 @@ fn api_error(result: Result<SignInToken, Error>) -> Error {
     }
 }
 
+fn transport(error: &Error) -> (TransportErrorKind, Delivery) {
+    match error.kind() {
+        ErrorKind::Transport(t) => (t.kind, t.delivery),
+        _ => panic!("not a transport error: {error:?}"),
+    }
+}
+
+/// The error's `source()` chain, the error itself first.
+fn chain(error: &Error) -> Vec<&(dyn std::error::Error + 'static)> {
+    std::iter::successors(
+        Some(error as &(dyn std::error::Error + 'static)),
+        |e: &&(dyn std::error::Error + 'static)| (*e).source(),
+    )
+    .collect()
+}
+
+/// The transport library's own error is kept as a source (not turned into a
+/// string), and says nothing of where the request went.
+fn assert_library_error_kept(error: &Error, mock: &MockServer) {
+    let chain = chain(error);
+    assert!(chain.len() >= 3, "no library error kept: {error:?}");
+    let address = mock.addr().to_string();
+    for e in chain {
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains(&address), "the URL leaked: {shown}");
+    }
+}
+
 fn assert_no_secrets(error: &Error, mock: &MockServer) {
     let shown = format!("{error} {error:?}");
     assert!(
@@ -72,7 +113,8 @@ fn assert_no_secrets(error: &Error, mock: &MockServer) {
 }
 
 /// Create with only a user id: a pending token with its ticket and URL;
-/// exactly the documented request went out.
+/// exactly the documented request went out, byte for byte, with no header
+/// that changes its meaning (no compression asked for, one key).
 pub fn create_minimal<D: Driver>() {
     let (mock, client, user) = setup::<D>();
     let token = D::create(&client, CreateSignInToken::new(&user)).expect("create");
@@ -97,19 +139,42 @@ pub fn create_minimal<D: Driver>() {
     let r = &requests[0];
     assert_eq!(r.method, "POST");
     assert_eq!(r.path, "/v1/sign_in_tokens");
-    assert_eq!(r.json(), Some(serde_json::json!({ "user_id": user })));
+    assert_eq!(r.body, format!(r#"{{"user_id":"{user}"}}"#).into_bytes());
     assert_eq!(r.header_str("content-type"), Some("application/json"));
+    assert_eq!(r.header_str("accept"), Some("application/json"));
     assert_eq!(
         r.header_str("clerk-api-version"),
         Some(clerk_core::DEFAULT_API_VERSION)
     );
     let bearer = format!("Bearer {}", mock.secret_key());
     assert_eq!(r.header_str("authorization"), Some(bearer.as_str()));
+    // `clerk-core/<version> … <adapter>/<version>`: the adapter's token last.
     let agent = r.header_str("user-agent").unwrap_or_default();
+    let last = agent.rsplit(' ').next().unwrap_or_default();
     assert!(
-        agent.contains("clerk-core/") && agent.contains(D::NAME),
+        agent.starts_with("clerk-core/") && last.len() > D::NAME.len() && last.starts_with(D::NAME),
         "{agent}"
     );
+    // These headers, each once, and no other.
+    let allowed = [
+        "authorization",
+        "clerk-api-version",
+        "user-agent",
+        "accept",
+        "content-type",
+        "content-length",
+        "host",
+    ];
+    let names: Vec<String> = r
+        .headers
+        .iter()
+        .map(|(n, _)| n.to_ascii_lowercase())
+        .collect();
+    for name in &names {
+        assert!(allowed.contains(&name.as_str()), "unexpected header {name}");
+    }
+    let once = |name: &&str| names.iter().filter(|n| n == name).count() == 1;
+    assert!(allowed.iter().all(once), "{names:?}");
     assert!(!format!("{token:?}").contains("eyJ"));
 }
 
@@ -128,6 +193,10 @@ pub fn create_with_options<D: Driver>() {
         serde_json::json!({ "user_id": user, "expires_in_seconds": 600, "org_id": "org_2Zt5XXqBhZ9YkUaCqGLuK3MnR4W" })
     );
     let info = mock.token(&token.id).expect("the mock knows the token");
+    assert_eq!(
+        info.org_id.as_deref(),
+        Some("org_2Zt5XXqBhZ9YkUaCqGLuK3MnR4W")
+    );
     assert_eq!(info.expires_at - info.created_at, 600_000);
 }
 
@@ -145,10 +214,9 @@ pub fn revoke_lifecycle<D: Driver>() {
     assert!(e.has_code("sign_in_token_cannot_be_revoked_code"));
     assert!(e.trace_id().is_some());
     assert_eq!(e.attempts(), 1);
-    assert_eq!(
-        mock.requests()[1].path,
-        format!("/v1/sign_in_tokens/{}/revoke", token.id)
-    );
+    let sent = &mock.requests()[1];
+    assert_eq!(sent.path, format!("/v1/sign_in_tokens/{}/revoke", token.id));
+    assert!(sent.body.is_empty());
 }
 
 /// A token the user already used cannot be revoked.
@@ -184,8 +252,10 @@ pub fn not_found<D: Driver>() {
     assert!(e.has_code("resource_not_found"));
     assert!(e.trace_id().is_some());
     assert!(matches!(e.kind(), ErrorKind::Api(_)));
+    assert_eq!(e.attempts(), 1);
     let e = api_error(D::revoke(&client, "sit_doesnotexist"));
     assert!(e.is_not_found());
+    assert_eq!(e.attempts(), 1);
     assert_no_secrets(&e, &mock);
 }
 
@@ -203,7 +273,8 @@ pub fn validation_422<D: Driver>() {
     assert_eq!(mock.requests().len(), 1);
 }
 
-/// A wrong key: 401, and the key appears nowhere in the error.
+/// A wrong key: 401 on both operations, not retried, and the key appears
+/// nowhere in the error.
 pub fn bad_key_401<D: Driver>() {
     let mock = MockServer::start();
     let user = mock.create_user();
@@ -212,28 +283,44 @@ pub fn bad_key_401<D: Driver>() {
         .and_then(|c| c.with_base_url(config.base_url()))
         .expect("valid");
     let client = D::client(config);
-    let e = api_error(D::create(&client, CreateSignInToken::new(user)));
-    assert_eq!(e.status().map(|s| s.as_u16()), Some(401));
-    assert!(e.has_code("authentication_invalid"));
-    let shown = format!("{e} {e:?}");
-    assert!(!shown.contains("wrong_key"), "{shown}");
+    for e in [
+        api_error(D::create(&client, CreateSignInToken::new(user))),
+        api_error(D::revoke(&client, "sit_1")),
+    ] {
+        assert_eq!(e.status().map(|s| s.as_u16()), Some(401));
+        assert!(e.has_code("authentication_invalid"));
+        assert_eq!(e.attempts(), 1);
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains("wrong_key"), "{shown}");
+    }
+    assert_eq!(mock.requests().len(), 2);
 }
 
-/// Arguments refused before sending: nothing reaches the server.
+/// Arguments refused before sending, each named: nothing reaches the
+/// server, not even a connection.
 pub fn invalid_request_not_sent<D: Driver>() {
     let (mock, client, user) = setup::<D>();
-    for e in [
-        api_error(D::create(&client, CreateSignInToken::new(""))),
-        api_error(D::create(
-            &client,
-            CreateSignInToken::new(&user).expires_in_seconds(0),
-        )),
-        api_error(D::revoke(&client, "")),
+    for (e, argument) in [
+        (
+            api_error(D::create(&client, CreateSignInToken::new(""))),
+            "user_id",
+        ),
+        (
+            api_error(D::create(
+                &client,
+                CreateSignInToken::new(&user).expires_in_seconds(0),
+            )),
+            "expires_in_seconds",
+        ),
+        (api_error(D::revoke(&client, "")), "sign_in_token_id"),
+        (api_error(D::revoke(&client, "..")), "sign_in_token_id"),
     ] {
         assert!(matches!(e.kind(), ErrorKind::InvalidRequest(_)), "{e:?}");
+        assert_eq!(e.invalid_argument(), Some(argument));
         assert_eq!(e.attempts(), 0);
     }
     assert!(mock.requests().is_empty());
+    assert_eq!(mock.connections_accepted(), 0);
 }
 
 /// 429 with `Retry-After: 1`: waited out, then success, on both operations.
@@ -244,10 +331,10 @@ pub fn rate_limited_then_success<D: Driver>() {
     });
     let start = Instant::now();
     let token = D::create(&client, CreateSignInToken::new(&user)).expect("create after 429");
-    assert!(
-        start.elapsed() >= Duration::from_secs(1),
-        "Retry-After not honoured"
-    );
+    let took = start.elapsed();
+    assert!(took >= Duration::from_secs(1), "Retry-After not honoured");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(token.user_id, user);
     assert_eq!(mock.requests().len(), 2);
     assert_eq!(mock.tokens().len(), 1, "exactly one live token");
     mock.push_fault(Fault::RateLimited {
@@ -274,30 +361,40 @@ pub fn rate_limited_until_cap<D: Driver>() {
     assert!(e.to_string().contains("after 3 attempts"), "{e}");
 }
 
-/// A `Retry-After` past the cap ends the call at once, telling when to come back.
+/// A `Retry-After` past the cap ends the call at once, telling when to come
+/// back: for a create, and for a revoke, which may otherwise be retried.
 pub fn retry_after_over_cap<D: Driver>() {
     let (mock, client, user) = setup::<D>();
-    mock.push_fault(Fault::RateLimited {
-        retry_after: "120".into(),
-    });
+    for retry_after in ["120", "3600"] {
+        mock.push_fault(Fault::RateLimited {
+            retry_after: retry_after.into(),
+        });
+    }
     let start = Instant::now();
-    let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    let create = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    let revoke = api_error(D::revoke(&client, "sit_1"));
     assert!(start.elapsed() < Duration::from_secs(2));
-    assert_eq!(
-        e.retry_after(),
-        Some(RetryAfter::Delay(Duration::from_secs(120)))
-    );
-    assert_eq!(e.attempts(), 1);
+    for (e, seconds) in [(create, 120), (revoke, 3600)] {
+        assert!(e.is_rate_limited(), "{e:?}");
+        assert_eq!(
+            e.retry_after(),
+            Some(RetryAfter::Delay(Duration::from_secs(seconds)))
+        );
+        assert_eq!(e.attempts(), 1);
+    }
+    assert_eq!(mock.requests().len(), 2);
 }
 
-/// Revoke is idempotent: a 503 is retried, then succeeds.
+/// Revoke is idempotent: a 503, then a 500 with a Clerk body, are retried,
+/// then it succeeds.
 pub fn revoke_503_then_success<D: Driver>() {
     let (mock, client, user) = setup::<D>();
     let token = D::create(&client, CreateSignInToken::new(&user)).expect("create");
     mock.push_fault(Fault::ServiceUnavailable { retry_after: None });
-    let revoked = D::revoke(&client, &token.id).expect("revoke after 503");
+    mock.push_fault(Fault::status(500, "internal_clerk_error", "Oops"));
+    let revoked = D::revoke(&client, &token.id).expect("revoke after 503 and 500");
     assert_eq!(revoked.status, SignInTokenStatus::Revoked);
-    assert_eq!(mock.requests().len(), 3);
+    assert_eq!(mock.requests().len(), 4);
 }
 
 /// Create is not idempotent: a bare 503 (the server may have acted) is not retried.
@@ -334,7 +431,8 @@ pub fn create_retried_when_opted_in<D: Driver>() {
     assert_eq!(mock.requests().len(), 2);
 }
 
-/// An edge proxy's HTML 502 is reported as not Clerk, with an excerpt.
+/// An edge proxy's HTML 502 is reported as not Clerk, with an excerpt; every
+/// response header reaches the core (trace id, `Retry-After`).
 pub fn html_502<D: Driver>() {
     let (mock, client, user) = setup::<D>();
     mock.push_fault(Fault::Html502);
@@ -349,6 +447,28 @@ pub fn html_502<D: Driver>() {
             .is_some_and(|c| c.starts_with("text/html"))
     );
     assert!(u.excerpt.contains("502"));
+    assert_eq!(e.attempts(), 1);
+
+    let body = "<h1>bad gateway</h1>";
+    mock.push_fault(Fault::Raw {
+        bytes: format!(
+            "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nClerk-Trace-Id: trace-from-header\r\n\
+             Retry-After: 7\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    });
+    let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    let ErrorKind::UnexpectedResponse(u) = e.kind() else {
+        panic!("{e:?}")
+    };
+    assert_eq!(u.trace_id.as_deref(), Some("trace-from-header"));
+    assert_eq!(u.content_type.as_deref(), Some("text/html"));
+    assert_eq!((u.body_len, u.excerpt.as_str()), (body.len(), body));
+    assert_eq!(
+        e.retry_after(),
+        Some(RetryAfter::Delay(Duration::from_secs(7)))
+    );
     assert_eq!(e.attempts(), 1);
 }
 
@@ -369,7 +489,12 @@ pub fn reset_mid_body<D: Driver>() {
     let (mock, client, user) = setup::<D>();
     mock.push_fault(Fault::ResetMidBody);
     let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
-    assert!(matches!(e.kind(), ErrorKind::Transport(_)), "{e:?}");
+    assert_eq!(
+        transport(&e),
+        (TransportErrorKind::Io, Delivery::MaybeSent),
+        "{e:?}"
+    );
+    assert_library_error_kept(&e, &mock);
     assert_eq!(e.attempts(), 1);
     assert_eq!(mock.tokens().len(), 1, "the server acted; no second token");
     let token = mock.tokens()[0].id.clone();
@@ -392,19 +517,22 @@ pub fn truncated_json<D: Driver>() {
     assert_no_secrets(&e, &mock);
 }
 
-/// A body past the cap ends the read: no unbounded buffering.
+/// A body past the cap ends the read: no unbounded buffering, no waiting
+/// for the rest of half a gigabyte.
 pub fn oversized_body<D: Driver>() {
     let mock = MockServer::start();
     let user = mock.create_user();
     let client = D::client(fast_config(&mock).with_max_body_bytes(16 * 1024));
     mock.push_fault(Fault::Oversized {
-        bytes: 10 * 1024 * 1024,
+        bytes: 512 * 1024 * 1024,
     });
+    let start = Instant::now();
     let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
-    let ErrorKind::Transport(t) = e.kind() else {
-        panic!("{e:?}")
-    };
-    assert_eq!(t.kind, TransportErrorKind::BodyTooLarge);
+    assert!(start.elapsed() < Duration::from_secs(2), "read it all?");
+    assert_eq!(
+        transport(&e),
+        (TransportErrorKind::BodyTooLarge, Delivery::MaybeSent)
+    );
     assert_eq!(e.attempts(), 1);
 }
 
@@ -421,25 +549,40 @@ pub fn wrong_content_type<D: Driver>() {
     assert_no_secrets(&e, &mock);
 }
 
-/// A server that answers too late: a timeout within bounded time.
+/// A server that answers too late: a timeout when the attempt's time is up,
+/// not before and not much after. The create took effect, so it is not
+/// repeated; a revoke is, and finds its first attempt did the work.
 pub fn slow_server_times_out<D: Driver>() {
     let mock = MockServer::start();
     let user = mock.create_user();
-    let config = fast_config(&mock)
-        .with_timeout(Duration::from_millis(300))
-        .with_retry_policy(RetryPolicy::never());
-    let client = D::client(config);
+    let timeout = Duration::from_millis(300);
+    let client = D::client(fast_config(&mock).with_timeout(timeout));
     mock.push_fault(Fault::Delay {
         delay: Duration::from_secs(5),
     });
     let start = Instant::now();
     let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    let took = start.elapsed();
     assert!(e.is_timeout(), "{e:?}");
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        start.elapsed()
+    assert_eq!(
+        transport(&e),
+        (TransportErrorKind::Timeout, Delivery::MaybeSent)
     );
+    assert!(
+        took >= timeout && took < Duration::from_millis(1500),
+        "took {took:?}"
+    );
+    assert_library_error_kept(&e, &mock);
+    assert_eq!(e.attempts(), 1);
+    assert_eq!(mock.requests().len(), 1);
+
+    let token = mock.tokens()[0].id.clone();
+    mock.push_fault(Fault::Delay {
+        delay: Duration::from_secs(2),
+    });
+    let e = api_error(D::revoke(&client, &token));
+    assert!(e.has_code("sign_in_token_cannot_be_revoked_code"), "{e:?}");
+    assert_eq!(e.attempts(), 2);
 }
 
 /// A body that drips one byte at a time: the attempt's timeout covers the
@@ -447,20 +590,24 @@ pub fn slow_server_times_out<D: Driver>() {
 pub fn slow_drip_times_out<D: Driver>() {
     let mock = MockServer::start();
     let user = mock.create_user();
+    let timeout = Duration::from_millis(500);
     let config = fast_config(&mock)
-        .with_timeout(Duration::from_millis(500))
+        .with_timeout(timeout)
         .with_retry_policy(RetryPolicy::never());
     let client = D::client(config);
+    // The head comes at once, then a byte every 50 ms: the ~400-byte body
+    // would take ~20 s.
     mock.push_fault(Fault::SlowDrip {
         interval: Duration::from_millis(50),
     });
     let start = Instant::now();
     let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    let took = start.elapsed();
     assert!(e.is_timeout(), "{e:?}");
+    assert_eq!(e.attempts(), 1);
     assert!(
-        start.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        start.elapsed()
+        took >= timeout && took < Duration::from_secs(2),
+        "took {took:?}"
     );
 }
 
@@ -479,6 +626,7 @@ pub fn redirect_not_followed<D: Driver>() {
         elsewhere.requests().is_empty(),
         "the request followed the redirect"
     );
+    assert_eq!(elsewhere.connections_accepted(), 0);
     assert_eq!(mock.requests().len(), 1);
 }
 
@@ -494,11 +642,75 @@ pub fn concurrent_calls<D: Driver>() {
         }
     }
     assert_eq!(mock.tokens().len(), 64);
+    assert_eq!(mock.requests().len(), 64, "one request a call");
     let connections = mock.connections_accepted();
     assert!(
         connections <= 32,
         "{connections} connections for 64 calls: not reused"
     );
+}
+
+/// The self-signed server's URL, with the table's quick retries.
+fn tls_config(server: &SelfSignedServer) -> Config {
+    fast_config_for("sk_test_tls", &server.base_url())
+}
+
+/// A certificate nobody said to trust fails the handshake: a TLS error,
+/// nothing sent, nothing decoded. As nothing was sent, even a create is
+/// tried again, up to the policy's attempts.
+pub fn tls_untrusted_certificate_refused<D: Driver>() {
+    let server = SelfSignedServer::start();
+    let config = tls_config(&server);
+    let attempts = config.retry_policy().max_attempts();
+    assert_eq!(attempts, 3, "the default policy's attempts");
+    let client = D::client(config);
+    let e = api_error(D::create(&client, CreateSignInToken::new("user_tls")));
+    assert_eq!(
+        transport(&e),
+        (TransportErrorKind::Tls, Delivery::NotSent),
+        "{e:?}"
+    );
+    assert_eq!((e.status(), e.trace_id()), (None, None));
+    assert_eq!(e.attempts(), attempts);
+    let seen = server.wait_for(attempts as usize);
+    assert_eq!(seen.len(), attempts as usize);
+    for connection in seen {
+        assert!(
+            connection.request.is_err(),
+            "a request got through: {connection:?}"
+        );
+    }
+}
+
+/// A client told to trust the certificate gets Clerk's replies over HTTPS:
+/// a token from a create, Clerk's 404 from a revoke.
+pub fn tls_trusted_certificate_accepted<D: Driver>() {
+    let server = SelfSignedServer::start();
+    let client = D::client_trusting(tls_config(&server), server.certificate_der());
+    let token = D::create(&client, CreateSignInToken::new("user_tls")).expect("create over TLS");
+    assert_eq!(token.id, "sit_tls");
+    assert_eq!(token.status, SignInTokenStatus::Pending);
+    let e = api_error(D::revoke(&client, "sit_tls"));
+    assert!(e.is_not_found(), "{e:?}");
+    assert_eq!(e.trace_id(), Some(tls::TRACE_ID));
+    assert_eq!(e.attempts(), 1);
+    let mut heads: Vec<String> = server
+        .wait_for(2)
+        .into_iter()
+        .map(|c| c.request.expect("a request").to_ascii_lowercase())
+        .collect();
+    heads.sort();
+    assert!(
+        heads[0].starts_with("post /v1/sign_in_tokens http/1.1\r\n")
+            && heads[1].starts_with("post /v1/sign_in_tokens/sit_tls/revoke http/1.1\r\n"),
+        "{heads:?}"
+    );
+    for head in heads {
+        assert!(
+            head.contains("\r\nauthorization: bearer sk_test_tls"),
+            "{head}"
+        );
+    }
 }
 
 /// Expands to one `#[test]` per scenario for a [`Driver`].
@@ -512,7 +724,8 @@ macro_rules! scenario_tests {
             revoke_503_then_success, create_503_not_retried, create_503_with_retry_after_retried,
             create_retried_when_opted_in, html_502, empty_200, reset_mid_body, truncated_json,
             oversized_body, wrong_content_type, slow_server_times_out, slow_drip_times_out,
-            redirect_not_followed, concurrent_calls);
+            redirect_not_followed, concurrent_calls, tls_untrusted_certificate_refused,
+            tls_trusted_certificate_accepted);
     };
     (@each $driver:ty; $($name:ident),* $(,)?) => {
         $(

@@ -2,7 +2,7 @@
 //! under async-std's `block_on` and under smol's; no tokio runtime exists in
 //! this process.
 
-mod api;
+mod client;
 mod runtimes;
 mod scenarios;
 mod tls;

@@ -18,6 +18,11 @@ macro_rules! driver {
                 Client::new(config).expect("a client")
             }
 
+            fn client_trusting(config: Config, certificate_der: &[u8]) -> Client {
+                let tls = clerk_scenarios::tls::client_config_trusting(certificate_der);
+                Client::with_tls_config(config, tls).expect("a client")
+            }
+
             fn create(client: &Client, request: CreateSignInToken) -> Result<SignInToken, Error> {
                 $block_on(without_tokio(client.create_sign_in_token(request)))
             }

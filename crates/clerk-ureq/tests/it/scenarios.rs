@@ -1,5 +1,7 @@
 //! The shared scenario table (crates/clerk-scenarios), run through clerk-ureq.
 
+use clerk_ureq::ureq::Agent;
+use clerk_ureq::ureq::tls::{Certificate, RootCerts, TlsConfig};
 use clerk_ureq::{Client, Config, CreateSignInToken, Error, SignInToken};
 
 struct Ureq;
@@ -10,6 +12,20 @@ impl clerk_scenarios::Driver for Ureq {
 
     fn client(config: Config) -> Client {
         Client::new(config).expect("a client")
+    }
+
+    fn client_trusting(config: Config, certificate_der: &[u8]) -> Client {
+        let root = Certificate::from_der(certificate_der).to_owned();
+        let agent = Agent::config_builder()
+            .tls_config(
+                TlsConfig::builder()
+                    .root_certs(RootCerts::new_with_certs(&[root]))
+                    .build(),
+            )
+            .proxy(None)
+            .build()
+            .new_agent();
+        Client::with_agent(config, agent).expect("a client")
     }
 
     fn create(client: &Client, request: CreateSignInToken) -> Result<SignInToken, Error> {

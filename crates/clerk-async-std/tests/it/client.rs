@@ -1,0 +1,116 @@
+//! The client itself: its pool of keep-alive connections (counted exactly,
+//! which the shared table does not), and what its `Debug` shows.
+
+use std::time::Duration;
+
+use clerk_async_std::CreateSignInToken;
+use clerk_mock::MockServer;
+
+use crate::{client_for, config_for, on_both_runtimes};
+
+#[test]
+fn connections_are_reused_by_concurrent_calls() {
+    const TASKS: usize = 32;
+    const CALLS: usize = 8;
+    on_both_runtimes(|| async {
+        let server = MockServer::start();
+        let user = server.create_user();
+        let client = client_for(&server);
+
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let client = client.clone();
+                let user = user.clone();
+                async_std::task::spawn(async move {
+                    for _ in 0..CALLS {
+                        let token = client
+                            .create_sign_in_token(CreateSignInToken::new(&user))
+                            .await
+                            .unwrap();
+                        client.revoke_sign_in_token(&token.id).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await;
+        }
+        let requests = TASKS * CALLS * 2;
+        assert_eq!(server.requests().len(), requests);
+        let connections = server.connections_accepted();
+        // A connection is back in the pool before its caller sees the reply,
+        // so 32 tasks never need more than 32 connections.
+        assert!(
+            connections <= TASKS,
+            "{connections} connections for {requests} requests"
+        );
+
+        // A second round finds the pool warm.
+        for _ in 0..8 {
+            client
+                .create_sign_in_token(CreateSignInToken::new(&user))
+                .await
+                .unwrap();
+        }
+        assert_eq!(server.connections_accepted(), connections);
+    });
+}
+
+#[test]
+fn config_and_debug() {
+    let server = MockServer::start();
+    let client = client_for(&server);
+    let debug = format!("{client:?}");
+    assert!(!debug.contains(server.secret_key()), "{debug}");
+    assert!(debug.contains("Client"));
+    assert_eq!(client.config().base_url(), server.base_url());
+    assert!(
+        client
+            .config()
+            .user_agent()
+            .to_str()
+            .unwrap()
+            .contains("clerk-async-std/")
+    );
+    let _ = config_for(&server);
+}
+
+#[test]
+fn sequential_calls_share_one_connection() {
+    on_both_runtimes(|| async {
+        let server = MockServer::start();
+        let user = server.create_user();
+        let client = client_for(&server);
+        for _ in 0..20 {
+            let token = client
+                .create_sign_in_token(CreateSignInToken::new(&user))
+                .await
+                .unwrap();
+            client.revoke_sign_in_token(&token.id).await.unwrap();
+        }
+        assert_eq!(server.connections_accepted(), 1);
+    });
+}
+
+#[test]
+fn a_connection_the_server_closed_while_idle_is_replaced() {
+    on_both_runtimes(|| async {
+        // The server closes connections idle for 100 ms.
+        let server = MockServer::builder()
+            .read_timeout(Duration::from_millis(100))
+            .start();
+        let user = server.create_user();
+        let client = client_for(&server);
+        client
+            .create_sign_in_token(CreateSignInToken::new(&user))
+            .await
+            .unwrap();
+        async_std::task::sleep(Duration::from_millis(400)).await;
+        client
+            .create_sign_in_token(CreateSignInToken::new(&user))
+            .await
+            .unwrap();
+        assert_eq!(server.requests().len(), 2);
+        assert_eq!(server.connections_accepted(), 2);
+    });
+}
