@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use http::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT,
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+    USER_AGENT,
 };
 use http::{Method, Request, Response, Uri};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -257,6 +258,11 @@ fn build(
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
     if json_body {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    } else {
+        // A POST without a body still says so (RFC 9110 §8.6): some proxies
+        // answer 411 otherwise, and hyper-based clients send no framing
+        // header at all for an empty body.
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
     }
     let mut request = Request::new(body);
     *request.method_mut() = Method::POST;
@@ -358,6 +364,7 @@ mod tests {
         );
         assert!(r.body().is_empty());
         assert!(r.headers().get("content-type").is_none());
+        assert_eq!(r.headers()["content-length"], "0");
         assert_eq!(r.headers()["authorization"], "Bearer sk_test_123");
     }
 

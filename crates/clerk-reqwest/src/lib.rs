@@ -93,8 +93,7 @@ pub use clerk_core::{
 /// The reqwest version this crate is built on, for [`Client::with_client`].
 pub use reqwest;
 
-use clerk_core::http::header::{CONTENT_LENGTH, HeaderValue};
-use clerk_core::http::{Method, Request, Response};
+use clerk_core::http::{Request, Response};
 use clerk_core::{Call, Delivery, Outcome, Step, Timing, TransportError, TransportErrorKind};
 
 /// The product token appended to the `User-Agent`.
@@ -260,15 +259,6 @@ impl Client {
         let mut outgoing = reqwest::Request::new(request.method().clone(), url.clone());
         // Cloning keeps the `Authorization` value marked sensitive.
         *outgoing.headers_mut() = request.headers().clone();
-        if request.body().is_empty() && expects_content(request.method()) {
-            // hyper sends an empty body without any framing header; say
-            // `Content-Length: 0` as RFC 9110 asks of a POST (and as ureq
-            // does), so no proxy on the way answers 411.
-            outgoing
-                .headers_mut()
-                .entry(CONTENT_LENGTH)
-                .or_insert(HeaderValue::from_static("0"));
-        }
         *outgoing.body_mut() = Some(reqwest::Body::from(request.body().clone()));
         *outgoing.timeout_mut() = Some(self.config.timeout());
 
@@ -303,12 +293,6 @@ impl fmt::Debug for Client {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
-}
-
-/// Whether a request of this method carries content, so that an empty one
-/// is announced with `Content-Length: 0`.
-fn expects_content(method: &Method) -> bool {
-    *method == Method::POST || *method == Method::PUT || *method == Method::PATCH
 }
 
 /// rustls with *ring* and the webpki roots, HTTP/1.1 by ALPN.

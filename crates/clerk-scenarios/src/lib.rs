@@ -217,6 +217,14 @@ pub fn revoke_lifecycle<D: Driver>() {
     let sent = &mock.requests()[1];
     assert_eq!(sent.path, format!("/v1/sign_in_tokens/{}/revoke", token.id));
     assert!(sent.body.is_empty());
+    // A bodiless POST still says so, exactly once (RFC 9110 §8.6).
+    let lengths: Vec<_> = sent
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .map(|(_, value)| value.as_slice())
+        .collect();
+    assert_eq!(lengths, [b"0".as_slice()]);
 }
 
 /// A token the user already used cannot be revoked.
