@@ -1,0 +1,453 @@
+//! Parsing a response with clerk-core and comparing the typed result with the
+//! JSON it came from.
+
+use std::fmt;
+
+use clerk_core::http::Response;
+use clerk_core::{CreateSignInToken, Error, ErrorKind, Operation, RevokeSignInToken, SignInToken};
+use serde_json::{Map, Value};
+
+/// Which operation a response answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `POST /sign_in_tokens`.
+    Create,
+    /// `POST /sign_in_tokens/{sign_in_token_id}/revoke`.
+    Revoke,
+}
+
+impl Op {
+    /// The operation for its short name, `create` or `revoke`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "create" => Some(Self::Create),
+            "revoke" => Some(Self::Revoke),
+            _ => None,
+        }
+    }
+
+    /// The short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Revoke => "revoke",
+        }
+    }
+
+    /// Parses `response` as this operation's reply.
+    ///
+    /// # Errors
+    /// Whatever clerk-core makes of a reply that is not a success.
+    pub fn parse(self, response: &Response<Vec<u8>>) -> Result<SignInToken, Error> {
+        // Parsing does not depend on the operation's arguments.
+        match self {
+            Self::Create => CreateSignInToken::new("user_x").parse_response(response),
+            Self::Revoke => RevokeSignInToken::new("sit_x").parse_response(response),
+        }
+    }
+}
+
+/// What clerk-core made of a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// `Ok(SignInToken)`.
+    Token,
+    /// `ErrorKind::Api`: Clerk said no.
+    Api,
+    /// `ErrorKind::Decode`: a success body of the wrong shape.
+    Decode,
+    /// `ErrorKind::UnexpectedResponse`.
+    Unexpected,
+    /// Any other error kind.
+    Other,
+}
+
+impl Outcome {
+    /// The name used in the JSON-lines files: `ok`, `api`, `decode`,
+    /// `unexpected`, `other`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Token => "ok",
+            Self::Api => "api",
+            Self::Decode => "decode",
+            Self::Unexpected => "unexpected",
+            Self::Other => "other",
+        }
+    }
+
+    /// The outcome for its name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Token,
+            Self::Api,
+            Self::Decode,
+            Self::Unexpected,
+            Self::Other,
+        ]
+        .into_iter()
+        .find(|o| o.name() == name)
+    }
+
+    fn of(result: &Result<SignInToken, Error>) -> Self {
+        match result {
+            Ok(_) => Self::Token,
+            Err(e) => match e.kind() {
+                ErrorKind::Api(_) => Self::Api,
+                ErrorKind::Decode(_) => Self::Decode,
+                ErrorKind::UnexpectedResponse(_) => Self::Unexpected,
+                _ => Self::Other,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One response to parse, with what clerk-core must make of it.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// A name for messages.
+    pub name: String,
+    /// The operation it answers.
+    pub op: Op,
+    /// The HTTP status.
+    pub status: u16,
+    /// Header fields, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body, exactly as sent.
+    pub body: String,
+    /// The JSON value the body encodes, when the generator supplied it; the
+    /// comparison uses it so a serialization slip on either side shows.
+    pub instance: Option<Value>,
+    /// What clerk-core must return.
+    pub expect: Outcome,
+    /// Where the case comes from, for the report (`generated` unless said).
+    pub source: String,
+}
+
+impl Case {
+    /// Reads a case from a line of `responses.jsonl`:
+    /// `{"name", "operation", "status", "headers": [[k, v]], "body", "instance"?, "expect", "source"?}`.
+    ///
+    /// # Errors
+    /// When a field is missing or of the wrong type.
+    pub fn from_json(line: &Value) -> Result<Self, String> {
+        let field = |k: &str| line.get(k).ok_or_else(|| format!("missing `{k}`"));
+        let str_field = |k: &str| {
+            field(k)?
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("`{k}` is not a string"))
+        };
+        let name = str_field("name")?;
+        let op = Op::from_name(&str_field("operation")?).ok_or("unknown `operation`")?;
+        let status = field("status")?
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .ok_or("bad `status`")?;
+        let headers = field("headers")?
+            .as_array()
+            .ok_or("`headers` is not an array")?
+            .iter()
+            .map(|pair| match pair.as_array().map(Vec::as_slice) {
+                Some([Value::String(k), Value::String(v)]) => Ok((k.clone(), v.clone())),
+                _ => Err(format!("bad header pair {pair}")),
+            })
+            .collect::<Result<_, _>>()?;
+        let body = str_field("body")?;
+        let expect = Outcome::from_name(&str_field("expect")?).ok_or("unknown `expect`")?;
+        Ok(Self {
+            name,
+            op,
+            status,
+            headers,
+            body,
+            instance: line.get("instance").cloned(),
+            expect,
+            source: line
+                .get("source")
+                .and_then(Value::as_str)
+                .unwrap_or("generated")
+                .to_owned(),
+        })
+    }
+
+    /// The case as an `http::Response`.
+    ///
+    /// # Errors
+    /// When the status or a header cannot be represented.
+    pub fn response(&self) -> Result<Response<Vec<u8>>, String> {
+        let mut builder = Response::builder().status(self.status);
+        for (name, value) in &self.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        builder
+            .body(self.body.as_bytes().to_vec())
+            .map_err(|e| format!("cannot build the response: {e}"))
+    }
+
+    /// Parses the case with clerk-core and checks the result, returning the
+    /// outcome.
+    ///
+    /// - `ok`: `Ok(SignInToken)` whose every field equals the JSON's (a
+    ///   field absent or `null` in the JSON is `None`).
+    /// - `api`: `ErrorKind::Api` with the status, and errors (code, message,
+    ///   long message, meta), top-level meta and codes equal to the JSON's;
+    ///   the trace id is the body's `clerk_trace_id` when non-empty, else a
+    ///   `Clerk-Trace-Id` header.
+    /// - `decode`: `ErrorKind::Decode` with the status.
+    /// - `unexpected`: `ErrorKind::UnexpectedResponse` with the status.
+    ///
+    /// # Errors
+    /// A message saying what differs.
+    pub fn check(&self) -> Result<Outcome, String> {
+        let response = self.response()?;
+        let result = self.op.parse(&response);
+        let outcome = Outcome::of(&result);
+        if outcome != self.expect {
+            let detail = match &result {
+                Ok(_) => "Ok(SignInToken)".to_owned(),
+                Err(e) => format!("{e}"),
+            };
+            return Err(format!(
+                "expected {}, clerk-core gave {outcome}: {detail}",
+                self.expect
+            ));
+        }
+        let json = match &self.instance {
+            Some(v) => v.clone(),
+            None if matches!(outcome, Outcome::Token | Outcome::Api) => {
+                serde_json::from_str(&self.body)
+                    .map_err(|e| format!("the case's body is not JSON: {e}"))?
+            }
+            None => Value::Null,
+        };
+        match result {
+            Ok(token) => compare_token(&token, &json),
+            Err(error) => {
+                if error.status().map(|s| s.as_u16()) != Some(self.status) {
+                    return Err(format!(
+                        "error status {:?}, want {}",
+                        error.status(),
+                        self.status
+                    ));
+                }
+                if outcome == Outcome::Api {
+                    compare_api(&error, &json, &self.headers)
+                } else {
+                    Ok(())
+                }
+            }
+        }?;
+        Ok(outcome)
+    }
+}
+
+fn same<T: PartialEq + fmt::Debug>(what: &str, got: T, want: T) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}: clerk-core has {got:?}, the JSON has {want:?}"
+        ))
+    }
+}
+
+fn object<'a>(what: &str, v: &'a Value) -> Result<&'a Map<String, Value>, String> {
+    v.as_object()
+        .ok_or_else(|| format!("{what} is not a JSON object"))
+}
+
+fn opt_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    obj.get(key).and_then(Value::as_str)
+}
+
+fn compare_token(token: &SignInToken, json: &Value) -> Result<(), String> {
+    let obj = object("the SignInToken", json)?;
+    same("object", Some("sign_in_token"), opt_str(obj, "object"))?;
+    same("id", Some(token.id.as_str()), opt_str(obj, "id"))?;
+    same(
+        "status",
+        Some(token.status.as_str()),
+        opt_str(obj, "status"),
+    )?;
+    same(
+        "user_id",
+        Some(token.user_id.as_str()),
+        opt_str(obj, "user_id"),
+    )?;
+    // Credentials are compared, never printed.
+    let token_eq = token.token.as_ref().map(|t| t.expose()) == opt_str(obj, "token");
+    same("token (equal)", token_eq, true)?;
+    let url_eq = token.url.as_ref().map(|u| u.expose()) == opt_str(obj, "url");
+    same("url (equal)", url_eq, true)?;
+    same(
+        "created_at",
+        Some(token.created_at.as_millis()),
+        obj.get("created_at").and_then(Value::as_i64),
+    )?;
+    same(
+        "updated_at",
+        Some(token.updated_at.as_millis()),
+        obj.get("updated_at").and_then(Value::as_i64),
+    )
+}
+
+/// The longest `Clerk-Trace-Id` header clerk-core keeps.
+const MAX_TRACE_ID_HEADER: usize = 256;
+
+fn compare_api(error: &Error, json: &Value, headers: &[(String, String)]) -> Result<(), String> {
+    let ErrorKind::Api(api) = error.kind() else {
+        return Err("not an API error".to_owned());
+    };
+    let obj = object("the ClerkErrors body", json)?;
+    let errors = obj
+        .get("errors")
+        .and_then(Value::as_array)
+        .ok_or("`errors` is not an array")?;
+    same("number of errors", api.body.errors.len(), errors.len())?;
+    for (i, (got, want)) in api.body.errors.iter().zip(errors).enumerate() {
+        let want = object("an error", want)?;
+        same(
+            &format!("errors[{i}].code"),
+            Some(got.code.as_str()),
+            opt_str(want, "code"),
+        )?;
+        same(
+            &format!("errors[{i}].message"),
+            Some(got.message.as_str()),
+            opt_str(want, "message"),
+        )?;
+        same(
+            &format!("errors[{i}].long_message"),
+            Some(got.long_message.as_str()),
+            opt_str(want, "long_message"),
+        )?;
+        same(
+            &format!("errors[{i}].meta"),
+            got.meta.as_ref(),
+            want.get("meta").and_then(Value::as_object),
+        )?;
+    }
+    same(
+        "meta",
+        api.body.meta.as_ref(),
+        obj.get("meta").and_then(Value::as_object),
+    )?;
+    let codes: Vec<&str> = errors
+        .iter()
+        .filter_map(|e| e.get("code").and_then(Value::as_str))
+        .collect();
+    same("codes()", error.codes().collect::<Vec<_>>(), codes)?;
+    let header_trace = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("clerk-trace-id"))
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty() && v.len() <= MAX_TRACE_ID_HEADER);
+    let want_trace = opt_str(obj, "clerk_trace_id")
+        .filter(|t| !t.is_empty())
+        .or(header_trace);
+    same("trace_id()", error.trace_id(), want_trace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const TOKEN: &str = r#"{"object":"sign_in_token","id":"sit_1","status":"pending","user_id":"user_1","token":"a.b.c","url":null,"created_at":1638000669544,"updated_at":1638000669545}"#;
+    const ERRORS: &str = r#"{"errors":[{"message":"not found","long_message":"No user","code":"resource_not_found","meta":{"x":[1,2]}}],"clerk_trace_id":"trace_body"}"#;
+
+    fn case(status: u16, body: &str, expect: Outcome) -> Case {
+        Case {
+            name: "t".into(),
+            op: Op::Create,
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.into(),
+            instance: None,
+            expect,
+            source: "test".into(),
+        }
+    }
+
+    #[test]
+    fn a_matching_token_passes() {
+        assert_eq!(case(200, TOKEN, Outcome::Token).check(), Ok(Outcome::Token));
+    }
+
+    #[test]
+    fn a_differing_instance_is_caught() {
+        // The checker must notice when clerk-core's value and the JSON differ.
+        let mut c = case(200, TOKEN, Outcome::Token);
+        let mut instance: Value = serde_json::from_str(TOKEN).unwrap();
+        for (field, value) in [
+            ("id", json!("sit_2")),
+            ("status", json!("revoked")),
+            ("token", json!("x.y.z")),
+            ("url", json!("https://x")),
+            ("created_at", json!(1)),
+        ] {
+            let mut changed = instance.clone();
+            changed[field] = value;
+            c.instance = Some(changed);
+            let err = c.check().unwrap_err();
+            assert!(err.contains(field), "{field}: {err}");
+            assert!(!err.contains("a.b.c"), "a credential was printed: {err}");
+        }
+        instance.as_object_mut().unwrap().remove("token");
+        c.instance = Some(instance);
+        assert!(c.check().unwrap_err().contains("token"));
+    }
+
+    #[test]
+    fn api_errors_are_compared() {
+        let c = case(404, ERRORS, Outcome::Api);
+        assert_eq!(c.check(), Ok(Outcome::Api));
+        let mut wrong = c.clone();
+        wrong.instance =
+            Some(serde_json::from_str(&ERRORS.replace("resource_not_found", "other")).unwrap());
+        assert!(wrong.check().unwrap_err().contains("code"));
+        let mut wrong = c.clone();
+        wrong.instance =
+            Some(serde_json::from_str(&ERRORS.replace("trace_body", "other")).unwrap());
+        assert!(wrong.check().unwrap_err().contains("trace_id"));
+    }
+
+    #[test]
+    fn trace_id_falls_back_to_the_header() {
+        let body =
+            r#"{"errors":[{"message":"m","long_message":"l","code":"c"}],"clerk_trace_id":""}"#;
+        let mut c = case(400, body, Outcome::Api);
+        c.op = Op::Revoke;
+        c.headers
+            .push(("Clerk-Trace-Id".into(), " trace_header ".into()));
+        assert_eq!(c.check(), Ok(Outcome::Api));
+    }
+
+    #[test]
+    fn a_wrong_outcome_is_caught() {
+        assert!(case(200, TOKEN, Outcome::Api).check().is_err());
+        assert!(case(404, ERRORS, Outcome::Token).check().is_err());
+        let missing_id = TOKEN.replace(r#""id":"sit_1","#, "");
+        assert_eq!(
+            case(200, &missing_id, Outcome::Decode).check(),
+            Ok(Outcome::Decode)
+        );
+        assert!(case(200, &missing_id, Outcome::Token).check().is_err());
+    }
+
+    #[test]
+    fn cases_read_from_json() {
+        let line = json!({"name": "n", "operation": "revoke", "status": 200,
+            "headers": [["content-type", "application/json"]], "body": TOKEN, "expect": "ok"});
+        let c = Case::from_json(&line).unwrap();
+        assert_eq!(c.op, Op::Revoke);
+        assert_eq!(c.check(), Ok(Outcome::Token));
+        assert!(Case::from_json(&json!({"name": "n"})).is_err());
+    }
+}
