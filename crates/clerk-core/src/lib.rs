@@ -72,6 +72,7 @@ mod error;
 pub mod fuzzing;
 mod model;
 mod operation;
+mod redact;
 pub mod response;
 pub mod retry;
 mod secret;

@@ -27,6 +27,8 @@
 //! - Content-type matching ignores case, whitespace and parameters, and
 //!   accepts `application/json` and any `application/*+json`.
 
+use std::borrow::Cow;
+
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use http::{Response, StatusCode};
 use serde::de::DeserializeOwned;
@@ -37,6 +39,7 @@ use crate::error::{
     UnexpectedResponse,
 };
 use crate::model::ClerkErrors;
+use crate::redact::{redact, redact_clerk_errors};
 
 /// The response header in which Clerk may put its trace id.
 pub static CLERK_TRACE_ID: HeaderName = HeaderName::from_static("clerk-trace-id");
@@ -150,14 +153,25 @@ fn header_retry_after(headers: &HeaderMap) -> Option<RetryAfter> {
     parse_retry_after(headers.get(RETRY_AFTER)?.as_bytes())
 }
 
+/// A trace id from the header: kept only when it is short, made of the
+/// characters trace ids use, and nothing like a credential.
 fn header_trace_id(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(&CLERK_TRACE_ID)?.to_str().ok()?.trim();
-    (!value.is_empty() && value.len() <= MAX_TRACE_ID_BYTES).then(|| value.to_owned())
+    let plausible = !value.is_empty()
+        && value.len() <= MAX_TRACE_ID_BYTES
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        && matches!(redact(value), Cow::Borrowed(_));
+    plausible.then(|| value.to_owned())
 }
 
 fn error_response(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Error {
     match parse_clerk_errors(body) {
-        Some(body) => {
+        Some(mut body) => {
+            // Printed by Display, Debug and traces: nothing credential-shaped
+            // a server echoes survives.
+            redact_clerk_errors(&mut body);
             let trace_id = body
                 .clerk_trace_id
                 .as_deref()
@@ -184,7 +198,7 @@ fn unexpected(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Error {
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|s| truncate_str(s, EXCERPT_BYTES).to_owned());
+        .map(|s| redact(truncate_str(s, EXCERPT_BYTES)).into_owned());
     Error::from_kind_after_one_attempt(ErrorKind::UnexpectedResponse(UnexpectedResponse {
         status,
         content_type,

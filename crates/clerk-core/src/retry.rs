@@ -290,12 +290,28 @@ pub struct Timing {
 }
 
 /// What happened to one attempt, as the adapter saw it.
-#[derive(Debug)]
+///
+/// Its `Debug` shows the status, the header names and the body's length,
+/// never the body or header values: a reply carries credentials.
 pub enum Outcome<B = Vec<u8>> {
     /// A reply came, whatever its status, with its body read under the cap.
     Response(Response<B>),
     /// No usable reply: the request or the reply failed on the way.
     Transport(TransportError),
+}
+
+impl<B: AsRef<[u8]>> std::fmt::Debug for Outcome<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Response(response) => f
+                .debug_struct("Response")
+                .field("status", &response.status())
+                .field("headers", &response.headers().keys().collect::<Vec<_>>())
+                .field("body_len", &response.body().as_ref().len())
+                .finish(),
+            Self::Transport(error) => f.debug_tuple("Transport").field(error).finish(),
+        }
+    }
 }
 
 /// What the adapter does next.

@@ -59,6 +59,13 @@
 //!   and the wait chosen. Never a URL, a key or a token.
 //!
 //! [`CryptoProvider`]: https://docs.rs/rustls/latest/rustls/crypto/struct.CryptoProvider.html
+//!
+//! # Logging
+//!
+//! ureq and ureq-proto log every byte they send and receive at `TRACE` (the
+//! `Authorization` header included) and every reply's headers at `DEBUG`,
+//! through the `log` crate; there is no ureq setting to turn that off. Keep
+//! the `ureq` and `ureq_proto` log targets at `INFO` or above in production.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
