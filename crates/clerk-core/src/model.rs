@@ -429,6 +429,17 @@ mod tests {
     }
 
     #[test]
+    fn numbers_in_meta_round_trip_exactly() {
+        // Found by fuzzing: an integer past u64 is read as a float, and
+        // without exact float parsing it came back as a different float.
+        let json = br#"{"errors":[{"code":"c","meta":{"n":[100000000000002000000000000, 0.1, 1e-320, -4.9e-324]}}]}"#;
+        let body: ClerkErrors = serde_json::from_slice(json).unwrap();
+        let again: ClerkErrors =
+            serde_json::from_slice(&serde_json::to_vec(&body).unwrap()).unwrap();
+        assert_eq!(again, body);
+    }
+
+    #[test]
     fn clerk_errors_shape() {
         let json = r#"{"errors":[{"message":"is missing","long_message":"user_id is missing","code":"form_param_missing","meta":{"param_name":"user_id"}}],"clerk_trace_id":"abc"}"#;
         let e: ClerkErrors = serde_json::from_str(json).unwrap();
