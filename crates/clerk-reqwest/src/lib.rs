@@ -99,9 +99,6 @@ use clerk_core::{Call, Delivery, Outcome, Step, Timing, TransportError, Transpor
 /// The product token appended to the `User-Agent`.
 const USER_AGENT_SUFFIX: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
 
-/// Idle keep-alive connections kept by the client [`Client::new`] builds.
-const MAX_IDLE_CONNECTIONS: usize = 32;
-
 /// How long an idle connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -141,7 +138,6 @@ impl Client {
             .connect_timeout(config.connect_timeout())
             .timeout(config.timeout())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
             .build()
             .map_err(setup_error)?;
         Ok(Self { config, http })
