@@ -420,6 +420,32 @@ impl<O: Operation> Call<O> {
         outcome: Outcome<B>,
         timing: Timing,
     ) -> Step<O::Output> {
+        self.handle_with(outcome, || timing)
+    }
+
+    /// [`handle`](Self::handle), asking for the [`Timing`] only when the
+    /// attempt failed: a success needs no clock and no randomness, so an
+    /// adapter skips reading them on the common path.
+    ///
+    /// ```
+    /// # use std::time::{Duration, SystemTime};
+    /// # use clerk_core::{Call, Config, Outcome, RevokeSignInToken, Step, Timing};
+    /// # let config = Config::new("sk_test_example")?;
+    /// let mut call = Call::new(&config, RevokeSignInToken::new("sit_123"))?;
+    /// let ok = http::Response::builder()
+    ///     .status(200)
+    ///     .header("content-type", "application/json")
+    ///     .body(br#"{"object":"sign_in_token","id":"sit_123","status":"revoked","user_id":"user_1","url":null,"created_at":1,"updated_at":2}"#.to_vec())
+    ///     .unwrap();
+    /// let step = call.handle_with(Outcome::Response(ok), || unreachable!("not asked on success"));
+    /// assert!(matches!(step, Step::Done(Ok(_))));
+    /// # Ok::<(), clerk_core::Error>(())
+    /// ```
+    pub fn handle_with<B: AsRef<[u8]>>(
+        &mut self,
+        outcome: Outcome<B>,
+        timing: impl FnOnce() -> Timing,
+    ) -> Step<O::Output> {
         #[cfg(feature = "tracing")]
         let status = match &outcome {
             Outcome::Response(response) => Some(response.status().as_u16()),
@@ -434,7 +460,7 @@ impl<O: Operation> Call<O> {
     fn decide_step<B: AsRef<[u8]>>(
         &mut self,
         outcome: Outcome<B>,
-        timing: Timing,
+        timing: impl FnOnce() -> Timing,
     ) -> Step<O::Output> {
         self.attempts = self.attempts.saturating_add(1);
         let result = match outcome {
@@ -445,6 +471,7 @@ impl<O: Operation> Call<O> {
             Ok(value) => return Step::Done(Ok(value)),
             Err(error) => error,
         };
+        let timing = timing();
         if let Some(wait) = self.policy.decide(
             self.operation.idempotency(),
             &error,
@@ -530,6 +557,28 @@ mod tests {
             TransportErrorKind::Timeout,
             delivery,
         ))
+    }
+
+    #[test]
+    fn handle_with_reads_the_timing_only_after_a_failure() {
+        let token = r#"{"object":"sign_in_token","id":"sit_1","status":"revoked","user_id":"u","url":null,"created_at":1,"updated_at":2}"#;
+        let mut asked = 0;
+        let mut call = Call::new(&config(), RevokeSignInToken::new("sit_1")).unwrap();
+        let step = call.handle_with(reply(503, &[], "busy"), || {
+            asked += 1;
+            T0
+        });
+        assert!(matches!(step, Step::Retry(_)));
+        assert_eq!(asked, 1);
+        let step = call.handle_with(
+            reply(200, &[("content-type", "application/json")], token),
+            || {
+                asked += 1;
+                T0
+            },
+        );
+        assert!(matches!(step, Step::Done(Ok(_))));
+        assert_eq!((asked, call.attempts()), (1, 2));
     }
 
     #[test]

@@ -238,12 +238,13 @@ impl Client {
         let start = Instant::now();
         loop {
             let outcome = self.send_once(call.request());
-            let timing = Timing {
+            // The clock and the jitter are read only after a failure.
+            let timing = || Timing {
                 now: SystemTime::now(),
                 elapsed: start.elapsed(),
                 jitter: jitter(),
             };
-            match call.handle(outcome, timing) {
+            match call.handle_with(outcome, timing) {
                 Step::Done(result) => return result,
                 Step::Retry(wait) => std::thread::sleep(wait),
             }
