@@ -80,8 +80,8 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -93,7 +93,7 @@ pub use clerk_core::{
 /// The reqwest version this crate is built on, for [`Client::with_client`].
 pub use reqwest;
 
-use clerk_core::http::{Request, Response};
+use clerk_core::http::{Request, Response, Uri};
 use clerk_core::{Call, Delivery, Outcome, Step, Timing, TransportError, TransportErrorKind};
 
 /// The product token appended to the `User-Agent`.
@@ -110,6 +110,7 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Client {
     config: Config,
     http: reqwest::Client,
+    last_url: LastUrl,
 }
 
 impl Client {
@@ -140,7 +141,11 @@ impl Client {
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build()
             .map_err(setup_error)?;
-        Ok(Self { config, http })
+        Ok(Self {
+            config,
+            http,
+            last_url: LastUrl::default(),
+        })
     }
 
     /// A client that sends through the caller's reqwest client: its
@@ -164,7 +169,11 @@ impl Client {
     /// `User-Agent` cannot take the suffix.
     pub fn with_client(config: Config, http: reqwest::Client) -> Result<Self, Error> {
         let config = config.with_user_agent_suffix(USER_AGENT_SUFFIX)?;
-        Ok(Self { config, http })
+        Ok(Self {
+            config,
+            http,
+            last_url: LastUrl::default(),
+        })
     }
 
     /// The configuration, with this crate's `User-Agent` suffix.
@@ -226,12 +235,13 @@ impl Client {
         let start = Instant::now();
         loop {
             let outcome = self.send_once(call.request()).await;
-            let timing = Timing {
+            // The clock and the jitter are read only after a failure.
+            let timing = || Timing {
                 now: SystemTime::now(),
                 elapsed: start.elapsed(),
                 jitter: jitter(),
             };
-            match call.handle(outcome, timing) {
+            match call.handle_with(outcome, timing) {
                 Step::Done(result) => return result,
                 Step::Retry(wait) => tokio::time::sleep(wait).await,
             }
@@ -241,7 +251,7 @@ impl Client {
     /// One attempt: the request as the core built it, the reply with its
     /// body read under the cap, or the transport failure.
     async fn send_once(&self, request: &Request<Vec<u8>>) -> Outcome<Bytes> {
-        let url = match reqwest::Url::parse(&request.uri().to_string()) {
+        let url = match self.last_url.get(request.uri()) {
             Ok(url) => url,
             // Unreachable with a request the core built; reported, not panicked.
             Err(e) => {
@@ -252,7 +262,7 @@ impl Client {
                 ));
             }
         };
-        let mut outgoing = reqwest::Request::new(request.method().clone(), url.clone());
+        let mut outgoing = reqwest::Request::new(request.method().clone(), url.1.clone());
         // Cloning keeps the `Authorization` value marked sensitive.
         *outgoing.headers_mut() = request.headers().clone();
         *outgoing.body_mut() = Some(reqwest::Body::from(request.body().clone()));
@@ -262,7 +272,7 @@ impl Client {
             Ok(response) => response,
             Err(e) => return Outcome::Transport(transport_error(e)),
         };
-        if *response.url() != url {
+        if *response.url() != url.1 {
             return Outcome::Transport(TransportError::new(
                 TransportErrorKind::Other,
                 Delivery::MaybeSent,
@@ -280,6 +290,38 @@ impl Client {
             }
             Err(e) => Outcome::Transport(e),
         }
+    }
+}
+
+/// The last request URL and its parse as reqwest's `Url`, shared by the
+/// clones of a client: creates all go to one URL, so most calls clone the
+/// parsed URL instead of formatting and parsing it again.
+#[derive(Clone, Default)]
+struct LastUrl(Arc<Mutex<Option<ParsedUrl>>>);
+
+/// A request URL and the same as reqwest's `Url`.
+type ParsedUrl = Arc<(Uri, reqwest::Url)>;
+
+impl LastUrl {
+    fn get(
+        &self,
+        uri: &Uri,
+    ) -> Result<Arc<(Uri, reqwest::Url)>, impl StdError + Send + Sync + 'static> {
+        let cached = self.lock().as_ref().filter(|last| last.0 == *uri).cloned();
+        match cached {
+            Some(last) => Ok(last),
+            None => reqwest::Url::parse(&uri.to_string()).map(|url| {
+                let parsed = Arc::new((uri.clone(), url));
+                *self.lock() = Some(Arc::clone(&parsed));
+                parsed
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<ParsedUrl>> {
+        // Nothing panics while holding the lock; a poisoned value is still
+        // whole.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -471,6 +513,27 @@ fn jitter() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_url_is_parsed_once_and_replaced_when_another_comes() {
+        let cache = LastUrl::default();
+        let create: Uri = "https://api.clerk.com/v1/sign_in_tokens".parse().unwrap();
+        let revoke: Uri = "https://api.clerk.com/v1/sign_in_tokens/sit_%2F1/revoke"
+            .parse()
+            .unwrap();
+        let first = cache.get(&create).unwrap();
+        assert_eq!(first.1.as_str(), "https://api.clerk.com/v1/sign_in_tokens");
+        assert!(Arc::ptr_eq(&first, &cache.get(&create).unwrap()));
+        let other = cache.get(&revoke).unwrap();
+        assert_eq!(
+            other.1.as_str(),
+            "https://api.clerk.com/v1/sign_in_tokens/sit_%2F1/revoke"
+        );
+        // A clone of the client shares the cache.
+        let clone = cache.clone();
+        assert!(Arc::ptr_eq(&other, &clone.get(&revoke).unwrap()));
+        assert!(!Arc::ptr_eq(&first, &clone.get(&create).unwrap()));
+    }
 
     #[test]
     fn jitter_is_in_range_and_varies() {
