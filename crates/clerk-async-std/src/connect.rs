@@ -1,6 +1,7 @@
-//! Opening connections: async-std sockets, rustls over futures-io, and
-//! smol-hyper's adapter to hyper's I/O traits.
+//! Opening connections: async-std sockets, rustls over futures-io, and the
+//! bridge from futures-io to hyper's own I/O traits.
 
+use std::cell::RefCell;
 use std::error::Error as StdError;
 use std::fmt;
 use std::io;
@@ -17,10 +18,6 @@ use clerk_core::http::uri::{Authority, PathAndQuery, Scheme};
 use futures_rustls::TlsConnector;
 use futures_rustls::client::TlsStream;
 use rustls::pki_types::ServerName;
-use smol_hyper::rt::FuturesIo;
-
-/// A connection as hyper sees it.
-pub(crate) type Conn = FuturesIo<Stream>;
 
 /// Where a request goes: what a connection is opened to and pooled by.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -94,9 +91,9 @@ impl Connector {
 
     /// A connection to `origin`. Nothing has been written on it but the TLS
     /// handshake.
-    pub(crate) async fn connect(&self, origin: &Origin) -> Result<Conn, ConnectError> {
+    pub(crate) async fn connect(&self, origin: &Origin) -> Result<Stream, ConnectError> {
         match async_std::future::timeout(self.timeout, self.establish(origin)).await {
-            Ok(result) => result.map(FuturesIo::new),
+            Ok(result) => result,
             Err(elapsed) => Err(ConnectError::new(TransportErrorKind::Timeout, elapsed)),
         }
     }
@@ -170,7 +167,7 @@ impl fmt::Display for Unsupported {
 
 impl StdError for Unsupported {}
 
-/// A plain or TLS socket, as futures-io sees it.
+/// A plain or TLS socket: futures-io's traits, and hyper's below.
 pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
@@ -224,5 +221,123 @@ impl AsyncWrite for Stream {
             Stream::Plain(s) => Pin::new(s).poll_close(cx),
             Stream::Tls(s) => Pin::new(s).poll_close(cx),
         }
+    }
+}
+
+/// The size of the buffer each thread reads into before handing the bytes to
+/// hyper: hyper's own initial read buffer size.
+const SCRATCH_BYTES: usize = 8 * 1024;
+
+thread_local! {
+    /// Zeroed once per thread, then reused by every read on that thread.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH_BYTES].into_boxed_slice());
+}
+
+/// hyper reads into memory it has not initialised, and futures-io reads only
+/// into initialised memory. Instead of zeroing hyper's whole free buffer
+/// (8 KiB or more) before every read, as the generic adapters do, read into
+/// a per-thread buffer zeroed once, then copy the bytes that came: a Clerk
+/// reply is a few hundred bytes. No `unsafe` involved.
+impl hyper::rt::Read for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let want = buf.remaining().min(SCRATCH_BYTES);
+        SCRATCH.with_borrow_mut(|scratch| {
+            let into = scratch.get_mut(..want).unwrap_or_default();
+            match AsyncRead::poll_read(self, cx, into) {
+                Poll::Ready(Ok(n)) => {
+                    buf.put_slice(into.get(..n).unwrap_or_default());
+                    Poll::Ready(Ok(()))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+    }
+}
+
+impl hyper::rt::Write for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        AsyncWrite::poll_write(self, cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        AsyncWrite::poll_write_vectored(self, cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        // Let hyper copy a request's head and body into one buffer and send
+        // it with one `send`: for a body of a few dozen bytes that is
+        // cheaper than a `writev` of two slices.
+        false
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        AsyncWrite::poll_flush(self, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        AsyncWrite::poll_close(self, cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// Bytes sent in pieces larger and smaller than the scratch buffer come
+    /// through hyper's read trait whole and in order, whatever room hyper
+    /// offers.
+    #[test]
+    fn reads_through_the_scratch_buffer_keep_every_byte() {
+        use std::io::Write as _;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sent: Vec<u8> = (0..3 * SCRATCH_BYTES + 123)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let to_send = sent.clone();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            for piece in to_send.chunks(5000) {
+                conn.write_all(piece).unwrap();
+            }
+        });
+        let got = async_std::task::block_on(async {
+            let mut stream = Stream::Plain(TcpStream::connect(addr).await.unwrap());
+            let mut got = Vec::new();
+            // Room of every size: 1 byte, odd sizes, and more than the scratch.
+            let rooms = [1usize, 7, 4096, SCRATCH_BYTES + 1000, 300];
+            for room in rooms.iter().cycle() {
+                let mut raw = vec![std::mem::MaybeUninit::<u8>::uninit(); *room];
+                let mut buf = hyper::rt::ReadBuf::uninit(&mut raw);
+                std::future::poll_fn(|cx| {
+                    hyper::rt::Read::poll_read(Pin::new(&mut stream), cx, buf.unfilled())
+                })
+                .await
+                .unwrap();
+                if buf.filled().is_empty() {
+                    break;
+                }
+                assert!(buf.filled().len() <= (*room).min(SCRATCH_BYTES));
+                got.extend_from_slice(buf.filled());
+            }
+            got
+        });
+        server.join().unwrap();
+        assert_eq!(got, sent);
     }
 }

@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 
 use crate::connect::{Connector, Origin};
+use crate::deadline::Deadlines;
 use crate::pool::{CheckoutError, Pool};
 
 /// How long a pooled connection may sit idle before it is closed: as long
@@ -27,24 +28,39 @@ pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Clone)]
 pub(crate) struct Http {
     pool: Pool,
+    deadlines: Deadlines,
     timeout: Duration,
     max_body_bytes: usize,
+    /// The base URL's origin and its `Host` value, made once: every request
+    /// the core builds goes there.
+    home: Option<(Origin, HeaderValue)>,
 }
 
 impl Http {
     pub(crate) fn new(config: &Config, tls: rustls::ClientConfig, idle_timeout: Duration) -> Self {
         let connector = Connector::new(tls, config.connect_timeout());
+        let home = Uri::try_from(config.base_url())
+            .ok()
+            .and_then(|uri| Origin::split(&uri).ok())
+            .and_then(|(origin, _)| Some((host_value(&origin).ok()?, origin)))
+            .map(|(host, origin)| (origin, host));
         Self {
             pool: Pool::new(connector, idle_timeout),
+            deadlines: Deadlines::default(),
             timeout: config.timeout(),
             max_body_bytes: config.max_body_bytes(),
+            home,
         }
     }
 
     /// Sends `request` once; the whole exchange, connecting included, has
     /// `timeout` to finish.
     pub(crate) async fn send_once(&self, request: &Request<Vec<u8>>) -> Outcome<Bytes> {
-        match async_std::future::timeout(self.timeout, self.exchange(request)).await {
+        match self
+            .deadlines
+            .run(self.timeout, self.exchange(request))
+            .await
+        {
             Ok(Ok(response)) => Outcome::Response(response),
             Ok(Err(error)) => Outcome::Transport(error),
             // Where the attempt stood is unknown: the server may have the request.
@@ -63,7 +79,13 @@ impl Http {
     ) -> Result<Response<Bytes>, TransportError> {
         let (origin, target) = Origin::split(request.uri())
             .map_err(|e| TransportError::new(e.kind, Delivery::NotSent, e))?;
-        let mut outgoing = to_hyper(request, &origin, target)?;
+        let host = match &self.home {
+            Some((home, host)) if *home == origin => host.clone(),
+            _ => host_value(&origin).map_err(|e| {
+                TransportError::new(TransportErrorKind::Other, Delivery::NotSent, e)
+            })?,
+        };
+        let mut outgoing = to_hyper(request, host, target)?;
         loop {
             let mut connection = self.pool.checkout(&origin).await.map_err(|e| match e {
                 CheckoutError::Connect(e) => TransportError::new(e.kind, Delivery::NotSent, e),
@@ -103,17 +125,13 @@ impl Http {
 /// and body, as HTTP/1.1 with an origin-form target and a `Host` header.
 fn to_hyper(
     request: &Request<Vec<u8>>,
-    origin: &Origin,
+    host: HeaderValue,
     target: PathAndQuery,
 ) -> Result<Request<Full<Bytes>>, TransportError> {
-    let not_sendable = |e: Box<dyn StdError + Send + Sync>| {
-        TransportError::new(TransportErrorKind::Other, Delivery::NotSent, e)
-    };
     let mut parts = Parts::default();
     parts.path_and_query = Some(target);
-    let uri = Uri::from_parts(parts).map_err(|e| not_sendable(e.into()))?;
-    let host =
-        HeaderValue::from_str(origin.authority().as_str()).map_err(|e| not_sendable(e.into()))?;
+    let uri = Uri::from_parts(parts)
+        .map_err(|e| TransportError::new(TransportErrorKind::Other, Delivery::NotSent, e))?;
     let mut out = Request::new(Full::new(Bytes::from(request.body().clone())));
     *out.method_mut() = request.method().clone();
     *out.uri_mut() = uri;
@@ -121,6 +139,11 @@ fn to_hyper(
     out.headers_mut().insert(HOST, host);
     *out.version_mut() = Version::HTTP_11;
     Ok(out)
+}
+
+/// The `Host` header value of an origin: its host and port as written.
+fn host_value(origin: &Origin) -> Result<HeaderValue, impl StdError + Send + Sync + 'static> {
+    HeaderValue::from_str(origin.authority().as_str())
 }
 
 /// Reads the body frame by frame, counting the bytes as they come: a body

@@ -68,6 +68,7 @@
 )]
 
 mod connect;
+mod deadline;
 mod exchange;
 mod pool;
 
@@ -199,12 +200,13 @@ impl Client {
         let start = Instant::now();
         loop {
             let outcome = self.http.send_once(call.request()).await;
-            let timing = Timing {
+            // The clock and the jitter are read only after a failure.
+            let timing = || Timing {
                 now: SystemTime::now(),
                 elapsed: start.elapsed(),
                 jitter: jitter(),
             };
-            match call.handle(outcome, timing) {
+            match call.handle_with(outcome, timing) {
                 Step::Done(result) => return result,
                 Step::Retry(wait) => async_std::task::sleep(wait).await,
             }

@@ -11,8 +11,8 @@
 //! Idle connections are closed by a sweeper task after the idle timeout, and
 //! all of them when the last clone of the client is dropped.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use http_body_util::Full;
@@ -38,8 +38,20 @@ struct Shared {
 
 #[derive(Default)]
 struct State {
-    idle: HashMap<Origin, Vec<Idle>>,
+    /// Idle connections by origin. A client sends every request to its one
+    /// base URL, so this holds one origin, and a scan finds it faster than
+    /// hashing the origin would.
+    idle: Vec<(Origin, Vec<Idle>)>,
     sweeping: bool,
+}
+
+impl State {
+    fn idle_for(&mut self, origin: &Origin) -> Option<&mut Vec<Idle>> {
+        self.idle
+            .iter_mut()
+            .find(|(o, _)| o == origin)
+            .map(|(_, list)| list)
+    }
 }
 
 struct Idle {
@@ -78,13 +90,13 @@ impl Pool {
         }
     }
 
-    /// The most recently used idle connection to `origin` that is ready for
-    /// a request, else a new one.
+    /// An idle connection to `origin` that is ready for a request, else a
+    /// new one.
     pub(crate) async fn checkout(&self, origin: &Origin) -> Result<Checkout, CheckoutError> {
-        while let Some(mut sender) = self.take_idle(origin) {
+        while let Some((mut sender, ready)) = self.take_idle(origin) {
             // One put back a moment ago may still be finishing its last
             // exchange; one the server has closed fails here.
-            if sender.ready().await.is_ok() {
+            if ready || sender.ready().await.is_ok() {
                 return Ok(Checkout {
                     sender,
                     reused: true,
@@ -116,11 +128,15 @@ impl Pool {
         if sender.is_closed() {
             return;
         }
-        let mut state = self.shared.lock();
-        state.idle.entry(origin).or_default().push(Idle {
+        let idle = Idle {
             sender,
             since: Instant::now(),
-        });
+        };
+        let mut state = self.shared.lock();
+        match state.idle_for(&origin) {
+            Some(list) => list.push(idle),
+            None => state.idle.push((origin, vec![idle])),
+        }
         if !state.sweeping {
             state.sweeping = true;
             let every = (self.shared.idle_timeout / 2).max(Duration::from_millis(50));
@@ -131,12 +147,38 @@ impl Pool {
         }
     }
 
-    fn take_idle(&self, origin: &Origin) -> Option<Sender> {
+    /// The most recently used idle connection to `origin` that is ready
+    /// for a request now, looking a few deep; else the most recently used
+    /// one, to wait on (`false`). A connection is ready once its driver has
+    /// finished the last exchange, which may be a moment after its reply was
+    /// read: taking one that is ready spares the caller a wait and a wake-up.
+    fn take_idle(&self, origin: &Origin) -> Option<(Sender, bool)> {
+        /// How many idle connections to look at before waiting on one.
+        const LOOK_DEEP: usize = 4;
+        let timeout = self.shared.idle_timeout;
+        let now = Instant::now();
+        let fresh = |idle: &Idle| now.saturating_duration_since(idle.since) < timeout;
         let mut state = self.shared.lock();
-        let list = state.idle.get_mut(origin)?;
+        let list = state.idle_for(origin)?;
+        // Polled with a waker that does nothing: only asking, not waiting.
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut i = list.len();
+        let mut looked = 0;
+        while i > 0 && looked < LOOK_DEEP {
+            i -= 1;
+            looked += 1;
+            let Some(idle) = list.get_mut(i) else { break };
+            let ready = fresh(idle).then(|| idle.sender.poll_ready(&mut cx));
+            match ready {
+                Some(Poll::Pending) => {}
+                Some(Poll::Ready(Ok(()))) => return Some((list.remove(i).sender, true)),
+                // Closed, failed or too long idle.
+                Some(Poll::Ready(Err(_))) | None => drop(list.remove(i)),
+            }
+        }
         while let Some(idle) = list.pop() {
-            if idle.usable(self.shared.idle_timeout) {
-                return Some(idle.sender);
+            if fresh(&idle) && !idle.sender.is_closed() {
+                return Some((idle.sender, false));
             }
         }
         None
@@ -160,7 +202,7 @@ async fn sweep(shared: Weak<Shared>, every: Duration) {
             return;
         };
         let mut state = shared.lock();
-        state.idle.retain(|_, list| {
+        state.idle.retain_mut(|(_, list)| {
             list.retain(|idle| idle.usable(shared.idle_timeout));
             !list.is_empty()
         });
