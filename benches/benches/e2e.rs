@@ -347,7 +347,7 @@ fn sequential(addr: SocketAddr, server_pid: u32) {
             }
             start.elapsed()
         }),
-        Contender::new("clerk-ureq + IP-literal resolver (proposed)", |n| {
+        Contender::new("clerk-ureq + IP-literal resolver (via with_agent)", |n| {
             let start = Instant::now();
             for _ in 0..n {
                 std::hint::black_box(clerk_ureq_proposed.create_sign_in_token(create()).unwrap());
@@ -451,9 +451,9 @@ fn sequential(addr: SocketAddr, server_pid: u32) {
             "(where the time goes)",
         ),
         (
-            "clerk-ureq + IP-literal resolver (proposed)",
+            "clerk-ureq + IP-literal resolver (via with_agent)",
             "ureq",
-            "(proposed fix)",
+            "(what ureq's resolver costs)",
         ),
         ("clerk-reqwest", "reqwest", "≤ 1.05"),
         ("clerk-async-std", "hyper on async-std", "≤ 1.05"),
@@ -576,10 +576,6 @@ fn concurrency(addr: SocketAddr, server_pid: u32) {
     let rt = tokio_runtime();
     let bare_reqwest = Reqwest::new(&url);
     let clerk_reqwest = rt.block_on(async { clerk_reqwest::Client::new(config(addr)).unwrap() });
-    let clerk_reqwest_nocap = rt.block_on(async {
-        let http = clerk_benches::proposed::reqwest_client_without_idle_cap(&config(addr));
-        clerk_reqwest::Client::with_client(config(addr), http).unwrap()
-    });
     let clerk_rs = ClerkRs::new(&url);
     let connect_all = || {
         async_std::task::block_on(async {
@@ -622,18 +618,6 @@ fn concurrency(addr: SocketAddr, server_pid: u32) {
                 }
             })
         }),
-        Contender::new(
-            "clerk-reqwest, reqwest pool without the 32-idle cap (proposed)",
-            |n| {
-                let c = clerk_reqwest_nocap.clone();
-                tokio_in_flight(&rt, in_flight, n, move || {
-                    let c = c.clone();
-                    async move {
-                        std::hint::black_box(c.create_sign_in_token(create()).await.unwrap());
-                    }
-                })
-            },
-        ),
         Contender::new("clerk-rs", |n| {
             let c = clerk_rs.clone();
             tokio_in_flight(&rt, in_flight, n, move || {
@@ -691,11 +675,6 @@ fn concurrency(addr: SocketAddr, server_pid: u32) {
             "(where the time goes)",
         ),
         (
-            "clerk-reqwest, reqwest pool without the 32-idle cap (proposed)",
-            "reqwest",
-            "(proposed fix)",
-        ),
-        (
             "hyper on async-std + 15 s timeout per call",
             "hyper on async-std",
             "(where the time goes)",
@@ -719,7 +698,6 @@ fn concurrency(addr: SocketAddr, server_pid: u32) {
 
 const RSS_CONTENDERS: &[&str] = &[
     "clerk-reqwest",
-    "clerk-reqwest, no idle cap (proposed)",
     "reqwest",
     "clerk-async-std",
     "hyper on async-std",
@@ -768,17 +746,9 @@ fn rss_child(name: &str, addr: SocketAddr, calls: u64) {
     let url = base_url(addr);
     let mut samples = vec![rss_kib().0];
     match name {
-        "clerk-reqwest" | "clerk-reqwest, no idle cap (proposed)" | "reqwest" => {
+        "clerk-reqwest" | "reqwest" => {
             let rt = tokio_runtime();
-            let sdk = rt.block_on(async {
-                if name == "clerk-reqwest" {
-                    clerk_reqwest::Client::new(config(addr)).unwrap()
-                } else {
-                    let http =
-                        clerk_benches::proposed::reqwest_client_without_idle_cap(&config(addr));
-                    clerk_reqwest::Client::with_client(config(addr), http).unwrap()
-                }
-            });
+            let sdk = rt.block_on(async { clerk_reqwest::Client::new(config(addr)).unwrap() });
             let bare = Reqwest::new(&url);
             for _ in 0..10 {
                 if name == "reqwest" {

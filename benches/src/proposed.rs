@@ -1,6 +1,5 @@
-//! Changes proposed for the adapters' sources, built here from their public
-//! API so their effect can be measured before anyone applies them (see
-//! BENCHMARKS.md, "What was found").
+//! A change measured here but not made in the adapters, built from their
+//! public API (see BENCHMARKS.md, "What was found", finding A).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -71,21 +70,4 @@ pub fn ureq_agent_with_literal_resolver(config: &clerk_core::Config) -> ureq::Ag
         DefaultConnector::default(),
         LiteralFirstResolver::default(),
     )
-}
-
-/// A reqwest client configured as `clerk_reqwest::Client::new` configures
-/// its own, except for `pool_max_idle_per_host`, left at reqwest's default
-/// (no cap) instead of 32: with more calls in flight than the cap, every
-/// call past it closes its connection and a later one opens a new one.
-pub fn reqwest_client_without_idle_cap(config: &clerk_core::Config) -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .referer(false)
-        .no_proxy()
-        .http1_only()
-        .connect_timeout(config.connect_timeout())
-        .timeout(config.timeout())
-        .pool_idle_timeout(std::time::Duration::from_secs(30))
-        .build()
-        .expect("a reqwest client")
 }

@@ -125,20 +125,13 @@ fn in_flight(name: &str, n: u64, addr: SocketAddr, url: &str, config: clerk_core
     let create =
         || clerk_core::CreateSignInToken::new(USER_ID).expires_in_seconds(EXPIRES_IN_SECONDS);
     match name {
-        "reqwest" | "reqwest-timeout" | "clerk-reqwest" | "clerk-reqwest-nocap" => {
+        "reqwest" | "reqwest-timeout" | "clerk-reqwest" => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .unwrap();
             let bare = Reqwest::new(url);
-            let sdk = rt.block_on(async {
-                if name == "clerk-reqwest-nocap" {
-                    let http = clerk_benches::proposed::reqwest_client_without_idle_cap(&config);
-                    clerk_reqwest::Client::with_client(config, http).unwrap()
-                } else {
-                    clerk_reqwest::Client::new(config).unwrap()
-                }
-            });
+            let sdk = rt.block_on(async { clerk_reqwest::Client::new(config).unwrap() });
             let name = name.to_owned();
             rt.block_on(async {
                 let mut set = tokio::task::JoinSet::new();
