@@ -20,11 +20,23 @@ use futures_rustls::client::TlsStream;
 use rustls::pki_types::ServerName;
 
 /// Where a request goes: what a connection is opened to and pooled by.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug)]
 pub(crate) struct Origin {
     https: bool,
     authority: Authority,
 }
+
+/// The same scheme and the authority byte for byte: a comparison of a few
+/// bytes where `Authority`'s own ignores ASCII case one byte at a time. (A
+/// host spelled in another case is another origin to the pool, which costs
+/// a connection at most; every request of a client uses its one base URL.)
+impl PartialEq for Origin {
+    fn eq(&self, other: &Self) -> bool {
+        self.https == other.https && self.authority.as_str() == other.authority.as_str()
+    }
+}
+
+impl Eq for Origin {}
 
 impl Origin {
     /// The origin of an absolute `http` or `https` URI, and its origin-form

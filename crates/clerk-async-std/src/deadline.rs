@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -95,14 +95,14 @@ impl fmt::Display for TimedOut {
 impl StdError for TimedOut {}
 
 impl Deadlines {
-    /// Runs `future` for at most `timeout`; once the time is up it is
-    /// dropped, wherever it stood.
+    /// Runs `future` for at most `timeout`; once the time is up the caller
+    /// drops it, wherever it stood. (Pinned by the caller, so that the
+    /// future, kilobytes of state, is not copied into this one's.)
     pub(crate) async fn run<F: Future>(
         &self,
         timeout: Duration,
-        future: F,
+        mut future: Pin<&mut F>,
     ) -> Result<F::Output, TimedOut> {
-        let mut future = pin!(future);
         let Some(deadline) = Instant::now().checked_add(timeout) else {
             // Too far away to ever come.
             return Ok(future.await);
@@ -231,7 +231,7 @@ mod tests {
     #[test]
     fn a_finished_attempt_leaves_nothing_behind() {
         let deadlines = Deadlines::default();
-        let out = block_on(deadlines.run(Duration::from_secs(5), async { 7 }));
+        let out = block_on(deadlines.run(Duration::from_secs(5), pin!(async { 7 })));
         assert_eq!(out.unwrap(), 7);
         assert!(deadlines.shared.lock().waiting.is_empty());
     }
@@ -240,7 +240,7 @@ mod tests {
     fn an_attempt_past_its_deadline_ends() {
         let deadlines = Deadlines::default();
         let start = Instant::now();
-        let out = block_on(deadlines.run(Duration::from_millis(100), pending::<()>()));
+        let out = block_on(deadlines.run(Duration::from_millis(100), pin!(pending::<()>())));
         let took = start.elapsed();
         assert!(out.is_err());
         assert!(took >= Duration::from_millis(100), "{took:?}");
@@ -254,12 +254,13 @@ mod tests {
         let long = deadlines.clone();
         // The watchdog first sleeps towards a deadline 30 s away ...
         let slow = async_std::task::spawn(async move {
-            long.run(Duration::from_secs(30), pending::<()>()).await
+            long.run(Duration::from_secs(30), pin!(pending::<()>()))
+                .await
         });
         std::thread::sleep(Duration::from_millis(100));
         // ... and must still end this one on time.
         let start = Instant::now();
-        let out = block_on(deadlines.run(Duration::from_millis(100), pending::<()>()));
+        let out = block_on(deadlines.run(Duration::from_millis(100), pin!(pending::<()>())));
         assert!(out.is_err());
         assert!(
             start.elapsed() < Duration::from_secs(2),
@@ -282,12 +283,12 @@ mod tests {
                         // Finishes well before its deadline.
                         d.run(
                             Duration::from_secs(10),
-                            async_std::task::sleep(Duration::from_millis(20)),
+                            pin!(async_std::task::sleep(Duration::from_millis(20))),
                         )
                         .await
                         .is_ok()
                     } else {
-                        d.run(Duration::from_millis(50 + i), pending::<()>())
+                        d.run(Duration::from_millis(50 + i), pin!(pending::<()>()))
                             .await
                             .is_ok()
                     }
@@ -319,10 +320,9 @@ mod tests {
         let deadlines = Deadlines::default();
         let weak = Arc::downgrade(&deadlines.shared);
         let d = deadlines.clone();
-        let task =
-            async_std::task::spawn(
-                async move { d.run(Duration::from_secs(60), pending::<()>()).await },
-            );
+        let task = async_std::task::spawn(async move {
+            d.run(Duration::from_secs(60), pin!(pending::<()>())).await
+        });
         std::thread::sleep(Duration::from_millis(50));
         assert!(block_on(task.cancel()).is_none(), "still waiting");
         drop(deadlines);

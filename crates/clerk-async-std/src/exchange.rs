@@ -4,6 +4,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::io;
+use std::pin::pin;
 use std::time::Duration;
 
 use clerk_core::http::header::HOST;
@@ -56,11 +57,8 @@ impl Http {
     /// Sends `request` once; the whole exchange, connecting included, has
     /// `timeout` to finish.
     pub(crate) async fn send_once(&self, request: &Request<Vec<u8>>) -> Outcome<Bytes> {
-        match self
-            .deadlines
-            .run(self.timeout, self.exchange(request))
-            .await
-        {
+        let exchange = pin!(self.exchange(request));
+        match self.deadlines.run(self.timeout, exchange).await {
             Ok(Ok(response)) => Outcome::Response(response),
             Ok(Err(error)) => Outcome::Transport(error),
             // Where the attempt stood is unknown: the server may have the request.

@@ -103,6 +103,17 @@ impl Pool {
                 });
             }
         }
+        // Boxed: opening a connection (TCP, TLS, the handshake) takes a few
+        // kilobytes of future state, which would otherwise sit in, and be
+        // copied with, every call's future, though most calls reuse one.
+        let sender = Box::pin(self.open(origin)).await?;
+        Ok(Checkout {
+            sender,
+            reused: false,
+        })
+    }
+
+    async fn open(&self, origin: &Origin) -> Result<Sender, CheckoutError> {
         let io = self
             .shared
             .connector
@@ -117,10 +128,7 @@ impl Pool {
         drop(async_std::task::spawn(async move {
             let _ = connection.await;
         }));
-        Ok(Checkout {
-            sender,
-            reused: false,
-        })
+        Ok(sender)
     }
 
     /// Puts a connection whose last reply was read to the end back.
