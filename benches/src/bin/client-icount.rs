@@ -162,9 +162,14 @@ fn in_flight(name: &str, n: u64, addr: SocketAddr, url: &str, config: clerk_core
             });
         }
         "hyper" => async_std::task::block_on(async {
-            let mut handles = Vec::new();
+            // Every connection first, then every task at once, as the
+            // clerk-async-std contender starts them.
+            let mut conns = Vec::new();
             for _ in 0..tasks {
-                let mut c = Hyper::connect(addr).await;
+                conns.push(Hyper::connect(addr).await);
+            }
+            let mut handles = Vec::new();
+            for mut c in conns {
                 handles.push(async_std::task::spawn(async move {
                     for _ in 0..share {
                         black_box(c.call().await);
