@@ -451,6 +451,11 @@ fn sequential(addr: SocketAddr, server_pid: u32) {
             "(where the time goes)",
         ),
         (
+            "clerk-ureq",
+            "ureq + clerk-ureq's timeouts",
+            "(against ureq bounded alike)",
+        ),
+        (
             "clerk-ureq + IP-literal resolver (via with_agent)",
             "ureq",
             "(what ureq's resolver costs)",
@@ -461,6 +466,11 @@ fn sequential(addr: SocketAddr, server_pid: u32) {
             "hyper on async-std + 15 s timeout per call",
             "hyper on async-std",
             "(where the time goes)",
+        ),
+        (
+            "clerk-async-std",
+            "hyper on async-std + 15 s timeout per call",
+            "(against hyper bounded alike)",
         ),
         ("clerk-ureq", "clerk-rs", "≤ 1.00"),
         ("clerk-reqwest", "clerk-rs", "≤ 1.00"),
@@ -678,6 +688,16 @@ fn concurrency(addr: SocketAddr, server_pid: u32) {
             "hyper on async-std + 15 s timeout per call",
             "hyper on async-std",
             "(where the time goes)",
+        ),
+        (
+            "clerk-reqwest",
+            "reqwest + 15 s timeout per request",
+            "(against reqwest bounded alike)",
+        ),
+        (
+            "clerk-async-std",
+            "hyper on async-std + 15 s timeout per call",
+            "(against hyper bounded alike)",
         ),
         ("clerk-reqwest", "clerk-rs", "(for reference)"),
         ("clerk-async-std", "clerk-rs", "(for reference)"),
