@@ -52,6 +52,17 @@
 //! [`MaybeSent`](clerk_core::Delivery::MaybeSent). The ureq error is kept as
 //! the error's [`source`](std::error::Error::source).
 //!
+//! # Cost per call
+//!
+//! ureq looks the host up on every call, pooled connection or not, and once
+//! any timeout applies (this client always sets them) it does so on a
+//! thread of its own, started per call. On loopback that thread is most of
+//! what a call costs over bare ureq without timeouts (BENCHMARKS.md at the
+//! repository root, finding A); against a remote Clerk it is lost in the
+//! round trip. The resolver that would avoid it for IP-literal hosts needs
+//! ureq's `unversioned` API, so this crate does not use it; an agent built
+//! with one can be passed to [`Client::with_agent`].
+//!
 //! # Features
 //!
 //! - `tracing`: a `clerk.call` span per call (field `operation`) and an
