@@ -252,22 +252,46 @@ thread_local! {
 /// reply is a few hundred bytes. No `unsafe` involved.
 impl hyper::rt::Read for Stream {
     fn poll_read(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         mut buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
         let want = buf.remaining().min(SCRATCH_BYTES);
-        SCRATCH.with_borrow_mut(|scratch| {
-            let into = scratch.get_mut(..want).unwrap_or_default();
-            match AsyncRead::poll_read(self, cx, into) {
-                Poll::Ready(Ok(n)) => {
-                    buf.put_slice(into.get(..n).unwrap_or_default());
-                    Poll::Ready(Ok(()))
-                }
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
+        let shared = SCRATCH.try_with(|cell| {
+            // Borrowed already only if a read on this thread re-entered this
+            // one (a waker that polls in place); then `None`.
+            let mut scratch = cell.try_borrow_mut().ok()?;
+            let into = scratch.get_mut(..want)?;
+            Some(read_into(self.as_mut(), cx, into, &mut buf))
+        });
+        match shared {
+            Ok(Some(polled)) => polled,
+            // The thread's buffer is gone or busy: one of this read's own.
+            _ => read_into(self, cx, &mut vec![0; want], &mut buf),
+        }
+    }
+}
+
+/// Reads into `into`, then hands hyper the bytes that came.
+fn read_into(
+    stream: Pin<&mut Stream>,
+    cx: &mut Context<'_>,
+    into: &mut [u8],
+    buf: &mut hyper::rt::ReadBufCursor<'_>,
+) -> Poll<io::Result<()>> {
+    match AsyncRead::poll_read(stream, cx, into) {
+        Poll::Ready(Ok(n)) => match into.get(..n) {
+            Some(read) => {
+                buf.put_slice(read);
+                Poll::Ready(Ok(()))
             }
-        })
+            None => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the socket reported more bytes than it was given room for",
+            ))),
+        },
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => Poll::Pending,
     }
 }
 

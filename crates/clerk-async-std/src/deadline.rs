@@ -1,83 +1,52 @@
-//! The per-attempt timeout, kept by one watchdog task per client.
+//! The per-attempt timeout, kept by one watchdog thread per process.
 //!
 //! A reactor timer per attempt (what `async_std::future::timeout` makes)
 //! costs a timer insert and removal on async-io's reactor and, for each
 //! insert, a wake-up of the thread blocked on it: a system call and a
 //! context switch per attempt, on top of a request that itself takes only a
 //! few. Here an attempt registers its deadline in an ordered map under a
-//! mutex, and removes it when it ends. One task per client sleeps until the
-//! earliest deadline, wakes the attempts whose time is up, and ends when no
-//! attempt is waiting. Every client's timeout is fixed, so a new deadline is
-//! never earlier than the ones registered before it and the watchdog sleeps
-//! undisturbed; should one be earlier, the watchdog is woken to sleep less.
+//! mutex and removes it when it ends. One thread sleeps on a condition
+//! variable until the earliest deadline and wakes the attempts whose time is
+//! up. It is told of a new deadline only when that one is earlier than the
+//! deadline it sleeps until, or when it sleeps with nothing to wait for: a
+//! client's timeout is fixed, so in steady use a new deadline comes after
+//! the ones before it and registering is a lock, an insert and an unlock.
+//!
+//! The thread is the crate's own, not a task: a timeout must fire even when
+//! every executor thread is busy or blocked, which is when a request hangs.
+//! Should the thread fail to start, attempts fall back to async-io's timer.
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::pin::Pin;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-/// Deadlines of the attempts in flight on one client (and its clones).
-#[derive(Clone, Default)]
+/// Deadlines of the attempts in flight, and the thread that keeps them.
 pub(crate) struct Deadlines {
-    shared: Arc<Shared>,
+    state: Mutex<State>,
+    changed: Condvar,
 }
 
-#[derive(Default)]
-struct Shared {
-    state: Mutex<State>,
-}
+/// The one every client uses.
+static DEADLINES: Deadlines = Deadlines::new();
 
 /// An attempt's place in the map: its deadline, then a number that tells
 /// apart attempts with the same deadline.
 type Key = (Instant, u64);
 
-#[derive(Default)]
 struct State {
     /// Attempts in flight, by deadline, each with its task's waker once it
-    /// has waited. An attempt whose time is up is taken out by the watchdog.
+    /// has waited. An attempt whose time is up is taken out by the thread.
     waiting: BTreeMap<Key, Option<Waker>>,
     next_id: u64,
-    /// `None` when no watchdog runs.
-    watchdog: Option<Watchdog>,
-}
-
-struct Watchdog {
-    /// The deadline it sleeps until; `None` while it looks at the map.
+    started: bool,
+    /// What the thread sleeps until: `Some(deadline)`, or `None` while it
+    /// sleeps with nothing to wait for (or has not started).
     until: Option<Instant>,
-    /// Wakes it before `until`.
-    waker: Option<Waker>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Nothing panics while holding the lock; a poisoned state is still
-        // consistent.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Takes out the attempts whose deadline is `now` or earlier, and says
-    /// the next deadline: the one the watchdog sleeps until, or none, and
-    /// then the watchdog ends.
-    fn expire(&self, now: Instant) -> (Vec<Option<Waker>>, Option<Instant>) {
-        let mut state = self.lock();
-        let mut due = Vec::new();
-        while let Some(entry) = state.waiting.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            due.push(entry.remove());
-        }
-        let until = state.waiting.first_key_value().map(|(key, _)| key.0);
-        match (&mut state.watchdog, until) {
-            (Some(watchdog), Some(until)) => watchdog.until = Some(until),
-            (watchdog, _) => *watchdog = None,
-        }
-        (due, until)
-    }
 }
 
 /// The source of a timed-out attempt's transport error.
@@ -95,11 +64,34 @@ impl fmt::Display for TimedOut {
 impl StdError for TimedOut {}
 
 impl Deadlines {
+    const fn new() -> Self {
+        Self {
+            state: Mutex::new(State {
+                waiting: BTreeMap::new(),
+                next_id: 0,
+                started: false,
+                until: None,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// The process-wide deadlines.
+    pub(crate) fn global() -> &'static Self {
+        &DEADLINES
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; a poisoned state is still
+        // consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Runs `future` for at most `timeout`; once the time is up the caller
     /// drops it, wherever it stood. (Pinned by the caller, so that the
     /// future, kilobytes of state, is not copied into this one's.)
     pub(crate) async fn run<F: Future>(
-        &self,
+        &'static self,
         timeout: Duration,
         mut future: Pin<&mut F>,
     ) -> Result<F::Output, TimedOut> {
@@ -107,7 +99,12 @@ impl Deadlines {
             // Too far away to ever come.
             return Ok(future.await);
         };
-        let registration = self.register(deadline);
+        let Some(registration) = self.register(deadline) else {
+            // No thread to keep the deadline: async-io's timer keeps it.
+            return async_std::future::timeout(timeout, future)
+                .await
+                .map_err(|_| TimedOut { after: timeout });
+        };
         poll_fn(|cx| {
             if let Poll::Ready(output) = future.as_mut().poll(cx) {
                 return Poll::Ready(Ok(output));
@@ -121,48 +118,88 @@ impl Deadlines {
         .await
     }
 
-    fn register(&self, deadline: Instant) -> Registration<'_> {
-        let mut state = self.shared.lock();
+    /// Registers `deadline`; `None` if the thread cannot be started.
+    fn register(&'static self, deadline: Instant) -> Option<Registration> {
+        let mut state = self.lock();
+        if !state.started {
+            // Started outside the lock would race another first caller;
+            // spawning takes no lock of ours, so holding it is safe.
+            let spawned = std::thread::Builder::new()
+                .name("clerk-deadlines".into())
+                .spawn(move || self.keep());
+            if spawned.is_err() {
+                return None;
+            }
+            state.started = true;
+        }
         let key = (deadline, state.next_id);
         state.next_id = state.next_id.wrapping_add(1);
         state.waiting.insert(key, None);
-        let mut wake = None;
-        match &mut state.watchdog {
-            None => {
-                state.watchdog = Some(Watchdog {
-                    until: None,
-                    waker: None,
-                });
-                drop(async_std::task::spawn(watch(Arc::downgrade(&self.shared))));
-            }
-            Some(watchdog) => {
-                if watchdog.until.is_some_and(|until| deadline < until) {
-                    watchdog.until = None;
-                    wake = watchdog.waker.take();
-                }
-            }
+        // The thread must look again if it sleeps past this deadline.
+        let tell = state.until.is_none_or(|until| deadline < until);
+        if tell {
+            state.until = Some(deadline);
         }
         drop(state);
-        if let Some(waker) = wake {
-            waker.wake();
+        if tell {
+            self.changed.notify_one();
         }
-        Registration {
-            shared: &self.shared,
+        Some(Registration {
+            deadlines: self,
             key,
+        })
+    }
+
+    /// The thread: wakes the attempts whose time is up, then sleeps until
+    /// the next deadline or until told of an earlier one.
+    fn keep(&self) {
+        let mut state = self.lock();
+        loop {
+            let now = Instant::now();
+            let mut due = Vec::new();
+            while let Some(entry) = state.waiting.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                due.push(entry.remove());
+            }
+            if !due.is_empty() {
+                // Wake outside the lock: a waker may run the task at once.
+                drop(state);
+                due.into_iter().flatten().for_each(Waker::wake);
+                state = self.lock();
+                continue;
+            }
+            state = match state.waiting.first_key_value().map(|(key, _)| key.0) {
+                Some(until) => {
+                    state.until = Some(until);
+                    let wait = until.saturating_duration_since(now);
+                    self.changed
+                        .wait_timeout(state, wait)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => {
+                    state.until = None;
+                    self.changed
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner)
+                }
+            };
         }
     }
 }
 
 /// An attempt's deadline in the map, taken out when the attempt ends.
-struct Registration<'a> {
-    shared: &'a Shared,
+struct Registration {
+    deadlines: &'static Deadlines,
     key: Key,
 }
 
-impl Registration<'_> {
-    /// Keeps the task's waker for the watchdog; `false` once the time is up.
+impl Registration {
+    /// Keeps the task's waker for the thread; `false` once the time is up.
     fn wait(&self, cx: &Context<'_>) -> bool {
-        let mut state = self.shared.lock();
+        let mut state = self.deadlines.lock();
         let Some(slot) = state.waiting.get_mut(&self.key) else {
             return false;
         };
@@ -173,56 +210,27 @@ impl Registration<'_> {
     }
 }
 
-impl Drop for Registration<'_> {
+impl Drop for Registration {
     fn drop(&mut self) {
-        let waker = self.shared.lock().waiting.remove(&self.key);
+        // The thread need not hear of it: if it sleeps until this deadline,
+        // it wakes once, finds nothing due, and sleeps on.
+        let waker = self.deadlines.lock().waiting.remove(&self.key);
         drop(waker); // outside the lock
-    }
-}
-
-/// The watchdog: wakes the attempts whose time is up, sleeps until the next
-/// deadline, and ends when no attempt waits or the client is gone.
-async fn watch(shared: Weak<Shared>) {
-    loop {
-        let Some(strong) = shared.upgrade() else {
-            return;
-        };
-        let now = Instant::now();
-        let (due, until) = strong.expire(now);
-        drop(strong);
-        for waker in due.into_iter().flatten() {
-            waker.wake();
-        }
-        let Some(until) = until else {
-            return;
-        };
-        let mut sleep = pin!(async_std::task::sleep(until.saturating_duration_since(now)));
-        poll_fn(|cx| {
-            if sleep.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(());
-            }
-            let Some(strong) = shared.upgrade() else {
-                return Poll::Ready(());
-            };
-            let mut state = strong.lock();
-            match &mut state.watchdog {
-                Some(watchdog) if watchdog.until == Some(until) => {
-                    watchdog.waker = Some(cx.waker().clone());
-                    Poll::Pending
-                }
-                // An earlier deadline came in.
-                _ => Poll::Ready(()),
-            }
-        })
-        .await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::future::pending;
+    use std::pin::pin;
 
     use super::*;
+
+    /// Deadlines of their own (and a thread of their own) for each test, so
+    /// that tests running side by side don't see each other's attempts.
+    fn deadlines() -> &'static Deadlines {
+        Box::leak(Box::new(Deadlines::new()))
+    }
 
     fn block_on<T>(f: impl Future<Output = T>) -> T {
         async_std::task::block_on(f)
@@ -230,37 +238,35 @@ mod tests {
 
     #[test]
     fn a_finished_attempt_leaves_nothing_behind() {
-        let deadlines = Deadlines::default();
-        let out = block_on(deadlines.run(Duration::from_secs(5), pin!(async { 7 })));
+        let d = deadlines();
+        let out = block_on(d.run(Duration::from_secs(5), pin!(async { 7 })));
         assert_eq!(out.unwrap(), 7);
-        assert!(deadlines.shared.lock().waiting.is_empty());
+        assert!(d.lock().waiting.is_empty());
     }
 
     #[test]
     fn an_attempt_past_its_deadline_ends() {
-        let deadlines = Deadlines::default();
+        let d = deadlines();
         let start = Instant::now();
-        let out = block_on(deadlines.run(Duration::from_millis(100), pin!(pending::<()>())));
+        let out = block_on(d.run(Duration::from_millis(100), pin!(pending::<()>())));
         let took = start.elapsed();
         assert!(out.is_err());
         assert!(took >= Duration::from_millis(100), "{took:?}");
         assert!(took < Duration::from_secs(2), "{took:?}");
-        assert!(deadlines.shared.lock().waiting.is_empty());
+        assert!(d.lock().waiting.is_empty());
     }
 
     #[test]
-    fn a_shorter_deadline_wakes_a_sleeping_watchdog() {
-        let deadlines = Deadlines::default();
-        let long = deadlines.clone();
-        // The watchdog first sleeps towards a deadline 30 s away ...
+    fn a_shorter_deadline_wakes_a_sleeping_thread() {
+        let d = deadlines();
+        // The thread first sleeps towards a deadline 30 s away ...
         let slow = async_std::task::spawn(async move {
-            long.run(Duration::from_secs(30), pin!(pending::<()>()))
-                .await
+            d.run(Duration::from_secs(30), pin!(pending::<()>())).await
         });
         std::thread::sleep(Duration::from_millis(100));
         // ... and must still end this one on time.
         let start = Instant::now();
-        let out = block_on(deadlines.run(Duration::from_millis(100), pin!(pending::<()>())));
+        let out = block_on(d.run(Duration::from_millis(100), pin!(pending::<()>())));
         assert!(out.is_err());
         assert!(
             start.elapsed() < Duration::from_secs(2),
@@ -268,29 +274,24 @@ mod tests {
             start.elapsed()
         );
         assert!(block_on(slow.cancel()).is_none(), "still waiting");
-        assert!(deadlines.shared.lock().waiting.is_empty());
+        assert!(d.lock().waiting.is_empty());
     }
 
     #[test]
     fn many_attempts_each_end_on_their_own_deadline() {
-        let deadlines = Deadlines::default();
+        let d = deadlines();
         let start = Instant::now();
         let tasks: Vec<_> = (0..50u64)
             .map(|i| {
-                let d = deadlines.clone();
                 async_std::task::spawn(async move {
                     if i % 2 == 0 {
                         // Finishes well before its deadline.
-                        d.run(
-                            Duration::from_secs(10),
-                            pin!(async_std::task::sleep(Duration::from_millis(20))),
-                        )
-                        .await
-                        .is_ok()
+                        let sleep = async_std::task::sleep(Duration::from_millis(20));
+                        d.run(Duration::from_secs(10), pin!(sleep)).await.is_ok()
                     } else {
-                        d.run(Duration::from_millis(50 + i), pin!(pending::<()>()))
-                            .await
-                            .is_ok()
+                        // Later tasks get shorter deadlines.
+                        let timeout = Duration::from_millis(150 - 2 * i);
+                        d.run(timeout, pin!(pending::<()>())).await.is_ok()
                     }
                 })
             })
@@ -309,24 +310,41 @@ mod tests {
                 .all(|(i, ok)| *ok == (i % 2 == 0))
         );
         assert!(start.elapsed() < Duration::from_secs(3));
-        assert!(deadlines.shared.lock().waiting.is_empty());
-        // With nothing left to watch, the watchdog ends.
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(deadlines.shared.lock().watchdog.is_none());
+        assert!(d.lock().waiting.is_empty());
     }
 
+    /// The deadline is kept by a thread, not a task: it ends the attempt
+    /// while every async-std worker is blocked, which is when a request
+    /// would otherwise hang.
     #[test]
-    fn the_watchdog_ends_when_the_client_is_gone() {
-        let deadlines = Deadlines::default();
-        let weak = Arc::downgrade(&deadlines.shared);
-        let d = deadlines.clone();
-        let task = async_std::task::spawn(async move {
-            d.run(Duration::from_secs(60), pin!(pending::<()>())).await
+    fn a_deadline_fires_while_every_executor_thread_is_blocked() {
+        let d = deadlines();
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let blockers: Vec<_> = (0..workers)
+            .map(|_| {
+                let started = started.clone();
+                async_std::task::spawn(async move {
+                    started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(1500));
+                })
+            })
+            .collect();
+        let wait_start = Instant::now();
+        while started.load(std::sync::atomic::Ordering::SeqCst) < workers
+            && wait_start.elapsed() < Duration::from_millis(500)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let start = Instant::now();
+        let out = smol::block_on(d.run(Duration::from_millis(100), pin!(pending::<()>())));
+        let took = start.elapsed();
+        assert!(out.is_err());
+        assert!(took < Duration::from_millis(1000), "{took:?}");
+        block_on(async {
+            for b in blockers {
+                b.await;
+            }
         });
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(block_on(task.cancel()).is_none(), "still waiting");
-        drop(deadlines);
-        // The watchdog holds only a weak reference while it sleeps.
-        assert!(weak.upgrade().is_none());
     }
 }

@@ -29,7 +29,6 @@ pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Clone)]
 pub(crate) struct Http {
     pool: Pool,
-    deadlines: Deadlines,
     timeout: Duration,
     max_body_bytes: usize,
     /// The base URL's origin and its `Host` value, made once: every request
@@ -47,7 +46,6 @@ impl Http {
             .map(|(host, origin)| (origin, host));
         Self {
             pool: Pool::new(connector, idle_timeout),
-            deadlines: Deadlines::default(),
             timeout: config.timeout(),
             max_body_bytes: config.max_body_bytes(),
             home,
@@ -58,7 +56,7 @@ impl Http {
     /// `timeout` to finish.
     pub(crate) async fn send_once(&self, request: &Request<Vec<u8>>) -> Outcome<Bytes> {
         let exchange = pin!(self.exchange(request));
-        match self.deadlines.run(self.timeout, exchange).await {
+        match Deadlines::global().run(self.timeout, exchange).await {
             Ok(Ok(response)) => Outcome::Response(response),
             Ok(Err(error)) => Outcome::Transport(error),
             // Where the attempt stood is unknown: the server may have the request.

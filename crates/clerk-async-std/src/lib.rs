@@ -7,8 +7,11 @@
 //! runtime is built, needed or started: hyper uses only tokio's runtime-free
 //! channels. async-std is discontinued upstream and names smol as its
 //! successor; this crate runs under either executor, or under any plain
-//! `block_on`, since the sockets, timers and each connection's driver task
-//! live on async-io and async-std's own threads.
+//! `block_on`, since the sockets, the retry sleeps and each connection's
+//! driver task live on async-io's and async-std's own threads, and the
+//! per-attempt deadlines on one thread of this crate's (`clerk-deadlines`,
+//! started on first use), which ends an attempt on time even while every
+//! executor thread is busy.
 //!
 //! **In scope:** sending each attempt, reading the reply under the body cap
 //! and the timeouts, sleeping between retries. **Out of scope:** everything

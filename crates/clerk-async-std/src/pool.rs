@@ -12,7 +12,6 @@
 //! all of them when the last clone of the client is dropped.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use http_body_util::Full;
@@ -168,20 +167,17 @@ impl Pool {
         let fresh = |idle: &Idle| now.saturating_duration_since(idle.since) < timeout;
         let mut state = self.shared.lock();
         let list = state.idle_for(origin)?;
-        // Polled with a waker that does nothing: only asking, not waiting.
-        let mut cx = Context::from_waker(Waker::noop());
         let mut i = list.len();
         let mut looked = 0;
         while i > 0 && looked < LOOK_DEEP {
             i -= 1;
             looked += 1;
-            let Some(idle) = list.get_mut(i) else { break };
-            let ready = fresh(idle).then(|| idle.sender.poll_ready(&mut cx));
-            match ready {
-                Some(Poll::Pending) => {}
-                Some(Poll::Ready(Ok(()))) => return Some((list.remove(i).sender, true)),
-                // Closed, failed or too long idle.
-                Some(Poll::Ready(Err(_))) | None => drop(list.remove(i)),
+            let Some(idle) = list.get(i) else { break };
+            if !fresh(idle) || idle.sender.is_closed() {
+                drop(list.remove(i));
+            } else if idle.sender.is_ready() {
+                // Asked without waiting: nothing is registered with it.
+                return Some((list.remove(i).sender, true));
             }
         }
         while let Some(idle) = list.pop() {

@@ -307,7 +307,11 @@ impl LastUrl {
         &self,
         uri: &Uri,
     ) -> Result<Arc<(Uri, reqwest::Url)>, impl StdError + Send + Sync + 'static> {
-        let cached = self.lock().as_ref().filter(|last| last.0 == *uri).cloned();
+        let cached = self
+            .lock()
+            .as_ref()
+            .filter(|last| same_bytes(&last.0, uri))
+            .cloned();
         match cached {
             Some(last) => Ok(last),
             None => reqwest::Url::parse(&uri.to_string()).map(|url| {
@@ -323,6 +327,15 @@ impl LastUrl {
         // whole.
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The same URI, byte for byte. (`Uri`'s own `==` ignores ASCII case in the
+/// whole authority, user information included, so two URIs it calls equal
+/// can parse to different URLs.)
+fn same_bytes(a: &Uri, b: &Uri) -> bool {
+    a.scheme_str() == b.scheme_str()
+        && a.authority().map(|x| x.as_str()) == b.authority().map(|x| x.as_str())
+        && a.path_and_query().map(|x| x.as_str()) == b.path_and_query().map(|x| x.as_str())
 }
 
 impl fmt::Debug for Client {
@@ -529,6 +542,16 @@ mod tests {
             other.1.as_str(),
             "https://api.clerk.com/v1/sign_in_tokens/sit_%2F1/revoke"
         );
+        // A URI that differs only in case is another URL.
+        let upper: Uri = "https://API.clerk.com/v1/sign_in_tokens".parse().unwrap();
+        assert_eq!(upper, create, "http's own == ignores the case");
+        let parsed = cache.get(&upper).unwrap();
+        assert!(!Arc::ptr_eq(&parsed, &other));
+        let with_user: Uri = "https://Alice:pw@api.clerk.com/v1/x".parse().unwrap();
+        let other_user: Uri = "https://alice:PW@api.clerk.com/v1/x".parse().unwrap();
+        assert_eq!(cache.get(&with_user).unwrap().1.username(), "Alice");
+        assert_eq!(cache.get(&other_user).unwrap().1.password(), Some("PW"));
+        let other = cache.get(&revoke).unwrap();
         // A clone of the client shares the cache.
         let clone = cache.clone();
         assert!(Arc::ptr_eq(&other, &clone.get(&revoke).unwrap()));
