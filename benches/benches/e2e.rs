@@ -9,7 +9,7 @@
 //! starts, on `BENCH_CLIENT_CPU` (default 1). `BENCH_PIN=0` turns it off.
 //!
 //! Sizes (environment): `SEQ_ROUNDS` (21) rounds of `SEQ_CALLS` (3000)
-//! sequential calls per contender; `CONC_ROUNDS` (9) rounds of `CONC_CALLS`
+//! sequential calls per contender; `CONC_ROUNDS` (25) rounds of `CONC_CALLS`
 //! (20000) calls with `IN_FLIGHT` (64) in flight; `RSS_CALLS` (100000) calls
 //! per contender, 64 in flight, for resident memory, each contender in a
 //! process of its own.
@@ -578,7 +578,7 @@ fn hyper_in_flight(conns: &mut Vec<Hyper>, calls: u64, timeout: Option<Duration>
 }
 
 fn concurrency(addr: SocketAddr, server_pid: u32) {
-    let rounds = env_or("CONC_ROUNDS", 9usize);
+    let rounds = env_or("CONC_ROUNDS", 25usize);
     let calls = env_or("CONC_CALLS", 20_000u64);
     let in_flight = env_or("IN_FLIGHT", 64u64);
     let url = base_url(addr);
