@@ -42,8 +42,10 @@ impl Http {
         let home = Uri::try_from(config.base_url())
             .ok()
             .and_then(|uri| Origin::split(&uri).ok())
-            .and_then(|(origin, _)| Some((host_value(&origin).ok()?, origin)))
-            .map(|(host, origin)| (origin, host));
+            .and_then(|(origin, _)| {
+                let host = host_value(&origin).ok()?;
+                Some((origin, host))
+            });
         Self {
             pool: Pool::new(connector, idle_timeout),
             timeout: config.timeout(),

@@ -59,8 +59,9 @@ struct Idle {
 }
 
 impl Idle {
-    fn usable(&self, idle_timeout: Duration) -> bool {
-        self.since.elapsed() < idle_timeout && !self.sender.is_closed()
+    /// Open, and idle for less than `idle_timeout` at `now`.
+    fn usable(&self, now: Instant, idle_timeout: Duration) -> bool {
+        now.saturating_duration_since(self.since) < idle_timeout && !self.sender.is_closed()
     }
 }
 
@@ -164,16 +165,12 @@ impl Pool {
         const LOOK_DEEP: usize = 4;
         let timeout = self.shared.idle_timeout;
         let now = Instant::now();
-        let fresh = |idle: &Idle| now.saturating_duration_since(idle.since) < timeout;
         let mut state = self.shared.lock();
         let list = state.idle_for(origin)?;
-        let mut i = list.len();
-        let mut looked = 0;
-        while i > 0 && looked < LOOK_DEEP {
-            i -= 1;
-            looked += 1;
+        // Newest first; removing one leaves the indices still to visit alone.
+        for i in (list.len().saturating_sub(LOOK_DEEP)..list.len()).rev() {
             let Some(idle) = list.get(i) else { break };
-            if !fresh(idle) || idle.sender.is_closed() {
+            if !idle.usable(now, timeout) {
                 drop(list.remove(i));
             } else if idle.sender.is_ready() {
                 // Asked without waiting: nothing is registered with it.
@@ -181,7 +178,7 @@ impl Pool {
             }
         }
         while let Some(idle) = list.pop() {
-            if fresh(&idle) && !idle.sender.is_closed() {
+            if idle.usable(now, timeout) {
                 return Some((idle.sender, false));
             }
         }
@@ -205,9 +202,10 @@ async fn sweep(shared: Weak<Shared>, every: Duration) {
         let Some(shared) = shared.upgrade() else {
             return;
         };
+        let now = Instant::now();
         let mut state = shared.lock();
         state.idle.retain_mut(|(_, list)| {
-            list.retain(|idle| idle.usable(shared.idle_timeout));
+            list.retain(|idle| idle.usable(now, shared.idle_timeout));
             !list.is_empty()
         });
         if state.idle.is_empty() {

@@ -303,10 +303,7 @@ struct LastUrl(Arc<Mutex<Option<ParsedUrl>>>);
 type ParsedUrl = Arc<(Uri, reqwest::Url)>;
 
 impl LastUrl {
-    fn get(
-        &self,
-        uri: &Uri,
-    ) -> Result<Arc<(Uri, reqwest::Url)>, impl StdError + Send + Sync + 'static> {
+    fn get(&self, uri: &Uri) -> Result<ParsedUrl, impl StdError + Send + Sync + 'static> {
         let cached = self
             .lock()
             .as_ref()

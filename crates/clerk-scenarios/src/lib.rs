@@ -9,6 +9,8 @@
 
 pub mod tls;
 
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use clerk_core::{
@@ -18,6 +20,33 @@ use clerk_core::{
 use clerk_mock::{Fault, MockServer};
 
 use crate::tls::SelfSignedServer;
+
+/// Everything a `tracing` subscriber writes, kept in memory for a test to
+/// search: hand clones to `with_writer(move || captured.clone())`.
+#[derive(Clone, Debug, Default)]
+pub struct CapturedOutput(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedOutput {
+    /// What was written so far, as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for CapturedOutput {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 /// What a scenario needs from an adapter. Async adapters block on their
 /// runtime inside each method.

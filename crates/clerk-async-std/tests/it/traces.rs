@@ -1,26 +1,11 @@
 //! The `tracing` feature: a span per call, an event per attempt, and never
 //! a credential or a URL.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use clerk_async_std::CreateSignInToken;
 use clerk_mock::{Fault, MockServer};
+use clerk_scenarios::CapturedOutput;
 
 use crate::client_for;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn a_span_per_call_an_event_per_attempt_and_no_secrets() {
@@ -34,7 +19,7 @@ fn a_span_per_call_an_event_per_attempt_and_no_secrets() {
     // A global subscriber: a thread-local one (`with_default`) loses events
     // when other tests hit the same callsites at the same time. It also sees
     // every other test's events, which must be as clean.
-    let captured = Captured::default();
+    let captured = CapturedOutput::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
@@ -51,7 +36,7 @@ fn a_span_per_call_an_event_per_attempt_and_no_secrets() {
         let _ = client.revoke_sign_in_token(&token.id).await.unwrap_err();
         token
     });
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     eprintln!("{logs}");
 
     assert!(

@@ -10,38 +10,24 @@
 //! (16 bytes a line): they are put back together, per thread, first.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use clerk_core::{Config, CreateSignInToken, RetryPolicy};
 use clerk_mock::{Fault, MockServer};
+use clerk_scenarios::CapturedOutput;
 use tracing_subscriber::fmt::format::FmtSpan;
 
 use crate::redaction::{closed_port_url, echo_faults};
 use crate::{Adapter, Secrets};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Installs, once per process, a global subscriber at TRACE that writes
 /// every event and every span's life (with its fields) into memory, and a
 /// `log` bridge at TRACE.
-fn capture() -> &'static Captured {
-    static CAPTURED: OnceLock<Captured> = OnceLock::new();
+fn capture() -> &'static CapturedOutput {
+    static CAPTURED: OnceLock<CapturedOutput> = OnceLock::new();
     CAPTURED.get_or_init(|| {
-        let captured = Captured::default();
+        let captured = CapturedOutput::default();
         let writer = captured.clone();
         tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
@@ -57,7 +43,7 @@ fn capture() -> &'static Captured {
 }
 
 fn captured_text() -> String {
-    String::from_utf8_lossy(&capture().0.lock().unwrap()).into_owned()
+    capture().text()
 }
 
 /// ureq-proto's `log_data` writes 16 bytes a line: eight groups of four hex

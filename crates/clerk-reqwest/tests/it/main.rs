@@ -242,30 +242,16 @@ fn debug_shows_no_key() {
 
 #[cfg(feature = "tracing")]
 mod tracing_output {
-    use std::io::Write;
-    use std::sync::Mutex;
+    use clerk_scenarios::CapturedOutput;
 
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     #[test]
     fn events_name_attempts_and_never_credentials() {
         let server = MockServer::start();
         let user = server.create_user();
         let client = client(&server);
-        let captured = Captured::default();
+        let captured = CapturedOutput::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
@@ -290,7 +276,7 @@ mod tracing_output {
                 token
             })
         });
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let text = captured.text();
         assert!(text.contains("clerk.call"), "{text}");
         assert!(
             text.contains("operation=\"create_sign_in_token\""),
