@@ -128,6 +128,21 @@ fn failures_are_one_line_with_status_codes_trace_and_attempts() {
             line.contains("429") && line.contains("after 3 attempts"),
             "{line}"
         );
+
+        // Past what the policy waits out: the call ends at once and says
+        // when to come back.
+        mock.push_fault(Fault::RateLimited {
+            retry_after: "30".into(),
+        });
+        let line = stderr_line(&cli(
+            Some(&mock),
+            &["--runtime", runtime, "revoke", "sit_x"],
+        ));
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(
+            line.contains("429") && line.contains("retry after 30 s (1 attempt)"),
+            "{line}"
+        );
     }
 }
 

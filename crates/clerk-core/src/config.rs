@@ -136,6 +136,19 @@ impl Config {
     /// Appends a product token (such as `my-app/1.2`) to the `User-Agent`.
     /// Adapters use this to add their own name; applications may too.
     ///
+    /// A token the `User-Agent` already holds is not added again, so a
+    /// client's [`config`](Self) handed to another client, or the same
+    /// suffix set twice, leaves one copy:
+    ///
+    /// ```
+    /// use clerk_core::Config;
+    ///
+    /// let once = Config::new("sk_test_x")?.with_user_agent_suffix("my-app/1.2")?;
+    /// let twice = once.clone().with_user_agent_suffix("my-app/1.2")?;
+    /// assert_eq!(once.user_agent(), twice.user_agent());
+    /// # Ok::<(), clerk_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// An invalid-request error naming `user_agent` when the token is empty
     /// or cannot be part of a header value.
@@ -143,6 +156,9 @@ impl Config {
         let product = product.trim();
         if product.is_empty() {
             return Err(Error::invalid_request("user_agent", "must not be empty"));
+        }
+        if has_product(self.user_agent.as_bytes(), product.as_bytes()) {
+            return Ok(self);
         }
         let mut value = Vec::with_capacity(self.user_agent.len() + 1 + product.len());
         value.extend_from_slice(self.user_agent.as_bytes());
@@ -222,6 +238,21 @@ impl Config {
     pub fn max_body_bytes(&self) -> usize {
         self.max_body_bytes
     }
+}
+
+/// Whether `product` stands in the `User-Agent` as whole space-separated
+/// words (at the start, the end, or between two spaces).
+fn has_product(user_agent: &[u8], product: &[u8]) -> bool {
+    user_agent
+        .windows(product.len())
+        .enumerate()
+        .any(|(at, window)| {
+            let before = at.checked_sub(1).and_then(|i| user_agent.get(i));
+            let after = user_agent.get(at + product.len());
+            window == product
+                && before.is_none_or(|&b| b == b' ')
+                && after.is_none_or(|&b| b == b' ')
+        })
 }
 
 impl fmt::Debug for Config {
@@ -357,6 +388,19 @@ mod tests {
             c.user_agent().to_str().unwrap(),
             format!("{USER_AGENT} clerk-ureq/0.1.0")
         );
+        // Reusing a client's config for another client adds nothing twice.
+        let again = c
+            .clone()
+            .with_user_agent_suffix("clerk-ureq/0.1.0")
+            .unwrap();
+        assert_eq!(again.user_agent(), c.user_agent());
+        let other = c.clone().with_user_agent_suffix("clerk-ureq/0.1").unwrap();
+        assert_eq!(
+            other.user_agent().to_str().unwrap(),
+            format!("{USER_AGENT} clerk-ureq/0.1.0 clerk-ureq/0.1")
+        );
+        let core = c.clone().with_user_agent_suffix(USER_AGENT).unwrap();
+        assert_eq!(core.user_agent(), c.user_agent());
         let c = Config::new("sk_test_x").unwrap();
         assert!(c.clone().with_api_version("").is_err());
         assert!(c.clone().with_api_version("2025\n").is_ok());

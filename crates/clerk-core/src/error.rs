@@ -201,6 +201,15 @@ pub enum Delivery {
     MaybeSent,
 }
 
+/// The longest `Retry-After` this crate hands out: one day.
+///
+/// A server may send any number of seconds, or a date thousands of years
+/// ahead. [`parse_retry_after`](crate::parse_retry_after) clamps the seconds
+/// form to this, and [`RetryAfter::delay_from`] clamps every delay, so a
+/// caller can add what it is given to an `Instant` or a `SystemTime`
+/// without overflow.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// A `Retry-After` value: a delay, or a moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RetryAfter {
@@ -211,12 +220,24 @@ pub enum RetryAfter {
 }
 
 impl RetryAfter {
-    /// How long to wait from `now`; zero for a moment already past.
+    /// How long to wait from `now`: zero for a moment already past, and
+    /// never more than [`MAX_RETRY_AFTER`].
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use clerk_core::{MAX_RETRY_AFTER, RetryAfter};
+    ///
+    /// let now = SystemTime::now();
+    /// let absurd = RetryAfter::Delay(Duration::MAX).delay_from(now);
+    /// assert_eq!(absurd, MAX_RETRY_AFTER);
+    /// let _safe = std::time::Instant::now() + absurd; // cannot overflow
+    /// ```
     pub fn delay_from(self, now: SystemTime) -> Duration {
-        match self {
+        let delay = match self {
             Self::Delay(d) => d,
             Self::At(at) => at.duration_since(now).unwrap_or(Duration::ZERO),
-        }
+        };
+        delay.min(MAX_RETRY_AFTER)
     }
 }
 
@@ -334,14 +355,53 @@ impl Error {
         matches!(&self.inner.kind, ErrorKind::Transport(t) if t.kind == TransportErrorKind::Timeout)
     }
 
-    /// Whether Clerk answered 404: no such user, token or route.
+    /// Whether Clerk itself answered 404 (no such user or sign-in token): a
+    /// 404 whose body is Clerk's error shape, an [`ErrorKind::Api`].
+    ///
+    /// A 404 that is not in Clerk's shape (an HTML page from a proxy, an
+    /// empty reply, a base URL missing `/v1`) is an
+    /// [`ErrorKind::UnexpectedResponse`] and answers `false`: nothing is
+    /// known about the token then, so a caller that reads "not found" as
+    /// "already gone" must not be told so.
+    ///
+    /// ```
+    /// use clerk_core::{Operation, RevokeSignInToken, Config};
+    ///
+    /// let op = RevokeSignInToken::new("sit_1");
+    /// let reply = |ct: &str, body: &str| {
+    ///     http::Response::builder().status(404).header("content-type", ct)
+    ///         .body(body.as_bytes().to_vec()).unwrap()
+    /// };
+    /// let clerk = op.parse_response(&reply("application/json",
+    ///     r#"{"errors":[{"code":"resource_not_found","message":"not found","long_message":"not found"}]}"#));
+    /// assert!(clerk.unwrap_err().is_not_found());
+    /// let proxy = op.parse_response(&reply("text/html", "<h1>Not Found</h1>"));
+    /// assert!(!proxy.unwrap_err().is_not_found());
+    /// ```
     pub fn is_not_found(&self) -> bool {
-        self.status() == Some(StatusCode::NOT_FOUND)
+        self.is_from_clerk() && self.status() == Some(StatusCode::NOT_FOUND)
     }
 
-    /// Whether Clerk answered 429: the instance's rate limit was hit.
+    /// Whether the reply was 429 Too Many Requests, from Clerk or from
+    /// anything in between.
+    ///
+    /// Deliberately looser than [`is_not_found`](Self::is_not_found): a 429
+    /// asks the caller to slow down whoever sent it, and acting on it
+    /// (waiting, retrying later) never rests on a belief about a
+    /// credential's state. Ask [`is_from_clerk`](Self::is_from_clerk) too to
+    /// know it was Clerk's own limit.
     pub fn is_rate_limited(&self) -> bool {
         self.status() == Some(StatusCode::TOO_MANY_REQUESTS)
+    }
+
+    /// Whether Clerk itself said no: the reply's body was Clerk's error shape
+    /// ([`ErrorKind::Api`]), so [`codes`](Self::codes) and
+    /// [`clerk_errors`](Self::clerk_errors) are Clerk's word.
+    ///
+    /// A proxy or a wrong base URL answers in some other shape and this is
+    /// `false`; so is every transport failure and refused argument.
+    pub fn is_from_clerk(&self) -> bool {
+        matches!(self.inner.kind, ErrorKind::Api(_))
     }
 
     /// The argument at fault, when the request was refused before sending.
@@ -371,6 +431,13 @@ impl fmt::Display for Error {
             ErrorKind::InvalidRequest(e) => fmt::Display::fmt(e, f)?,
             ErrorKind::Transport(e) => fmt::Display::fmt(e, f)?,
         }
+        match self.retry_after() {
+            Some(RetryAfter::Delay(d)) => write!(f, "; retry after {} s", whole_seconds_up(d))?,
+            Some(RetryAfter::At(at)) => {
+                write!(f, "; retry after {}", httpdate::fmt_http_date(at))?;
+            }
+            None => {}
+        }
         match self.inner.attempts {
             0 | 1 => Ok(()),
             n => write!(f, " (after {n} attempts)"),
@@ -378,12 +445,53 @@ impl fmt::Display for Error {
     }
 }
 
+/// Each link of the chain adds something: the error's own `Display` already
+/// says what the [`TransportError`] says, so its source is the transport
+/// error's source (the HTTP client's own error), not the transport error
+/// again. The [`TransportError`] itself is reached through
+/// [`kind`](Error::kind).
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match &self.inner.kind {
-            ErrorKind::Transport(t) => Some(t),
+            ErrorKind::Transport(t) => t.source(),
             _ => None,
         }
+    }
+}
+
+/// Seconds, rounded up, so "retry after" never says sooner than asked.
+fn whole_seconds_up(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// Text a server supplied, shown with every control character escaped, so
+/// a reply cannot write a line break, a terminal escape or a direction
+/// override into a log or a terminal.
+///
+/// Escaped: the C0 and C1 controls and DEL (CR, LF, ESC, …), the Unicode
+/// line and paragraph separators, and the bidirectional formatting
+/// characters. Each is written as Rust writes it, such as `\u{1b}`; a
+/// backslash stays as it is.
+pub(crate) struct Escaped<'a>(pub(crate) &'a str);
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}' | '\u{061c}'
+        )
+}
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some((at, c)) = rest.char_indices().find(|&(_, c)| needs_escape(c)) {
+            f.write_str(rest.get(..at).unwrap_or_default())?;
+            write!(f, "{}", c.escape_unicode())?;
+            rest = rest.get(at + c.len_utf8()..).unwrap_or_default();
+        }
+        f.write_str(rest)
     }
 }
 
@@ -406,18 +514,18 @@ impl fmt::Display for ApiError {
         write_status(f, self.status)?;
         for (i, e) in self.body.errors.iter().enumerate() {
             f.write_str(if i == 0 { ": " } else { "; " })?;
-            f.write_str(&e.code)?;
+            write!(f, "{}", Escaped(&e.code))?;
             let text = if e.long_message.is_empty() {
                 &e.message
             } else {
                 &e.long_message
             };
             if !text.is_empty() {
-                write!(f, " ({text})")?;
+                write!(f, " ({})", Escaped(text))?;
             }
         }
         if let Some(id) = &self.trace_id {
-            write!(f, ", trace id {id}")?;
+            write!(f, ", trace id {}", Escaped(id))?;
         }
         Ok(())
     }
@@ -428,12 +536,12 @@ impl fmt::Display for UnexpectedResponse {
         f.write_str("unexpected reply, not from Clerk's API: ")?;
         write_status(f, self.status)?;
         match &self.content_type {
-            Some(ct) => write!(f, ", content type {ct}")?,
+            Some(ct) => write!(f, ", content type {}", Escaped(ct))?,
             None => f.write_str(", no content type")?,
         }
         write!(f, ", {} byte body", self.body_len)?;
         if let Some(id) = &self.trace_id {
-            write!(f, ", trace id {id}")?;
+            write!(f, ", trace id {}", Escaped(id))?;
         }
         Ok(())
     }
@@ -443,7 +551,11 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("the success reply (")?;
         write_status(f, self.status)?;
-        write!(f, ") does not fit the documented shape: {}", self.message)?;
+        write!(
+            f,
+            ") does not fit the documented shape: {}",
+            Escaped(&self.message)
+        )?;
         if self.line > 0 {
             write!(f, " at line {} column {}", self.line, self.column)?;
         }
@@ -537,13 +649,162 @@ mod tests {
             Delivery::NotSent,
             io,
         ));
-        let transport = err.source().unwrap();
-        let io = transport.source().unwrap();
+        let io = err.source().unwrap();
         assert_eq!(io.to_string(), "refused");
         assert!(io.downcast_ref::<std::io::Error>().is_some());
+        assert!(io.source().is_none());
         assert_eq!(
             err.to_string(),
             "could not connect to the server (the request was not sent)"
+        );
+        let ErrorKind::Transport(t) = err.kind() else {
+            panic!()
+        };
+        assert_eq!(t.source().unwrap().to_string(), "refused");
+    }
+
+    /// What anyhow and eyre print: every link, each saying something new.
+    #[test]
+    fn source_chain_does_not_repeat_itself() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let mut err = Error::transport(TransportError::new(
+            TransportErrorKind::Connect,
+            Delivery::NotSent,
+            io,
+        ));
+        err.set_attempts(3);
+        let mut links = vec![err.to_string()];
+        let mut next = err.source();
+        while let Some(e) = next {
+            links.push(e.to_string());
+            next = e.source();
+        }
+        assert_eq!(
+            links,
+            [
+                "could not connect to the server (the request was not sent) (after 3 attempts)",
+                "refused"
+            ]
+        );
+        // Without a source there is no second link to repeat the first.
+        let bare = Error::transport(TransportError::without_source(
+            TransportErrorKind::Timeout,
+            Delivery::MaybeSent,
+        ));
+        assert!(bare.source().is_none());
+    }
+
+    fn api(status: u16, code: &str, message: &str, trace: Option<&str>) -> Error {
+        let mut body = ClerkErrors::new(vec![ClerkError::new(code, message, message)]);
+        body.clerk_trace_id = trace.map(str::to_owned);
+        Error::from_kind_after_one_attempt(ErrorKind::Api(ApiError {
+            status: StatusCode::from_u16(status).unwrap(),
+            body,
+            trace_id: trace.map(str::to_owned),
+            retry_after: None,
+        }))
+    }
+
+    fn unexpected(status: u16) -> Error {
+        Error::from_kind_after_one_attempt(ErrorKind::UnexpectedResponse(UnexpectedResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            content_type: Some("text/html".into()),
+            body_len: 9,
+            excerpt: "Not Found".into(),
+            trace_id: None,
+            retry_after: None,
+        }))
+    }
+
+    /// "Already revoked" must rest on Clerk's word, not on any 404.
+    #[test]
+    fn clerk_predicates_mean_clerk_said_it() {
+        let clerk = api(404, "resource_not_found", "not found", None);
+        assert!(clerk.is_not_found() && clerk.is_from_clerk());
+        let proxy = unexpected(404);
+        assert!(!proxy.is_not_found() && !proxy.is_from_clerk());
+        assert_eq!(proxy.status(), Some(StatusCode::NOT_FOUND));
+        // A 429 means "slow down" whoever said it.
+        assert!(api(429, "too_many_requests", "slow", None).is_rate_limited());
+        let edge = unexpected(429);
+        assert!(edge.is_rate_limited() && !edge.is_from_clerk());
+    }
+
+    const HOSTILE: [&str; 6] = [
+        "a\r\nINFO forged log line",
+        "\u{1b}[31mred\u{1b}[0m",
+        "nul\0byte",
+        "bidi\u{202e}txt.exe",
+        "line\u{2028}sep",
+        "del\u{7f}c1\u{85}",
+    ];
+
+    fn has_raw_controls(text: &str) -> bool {
+        text.chars().any(needs_escape)
+    }
+
+    /// A reply cannot write a line break, an escape sequence or a direction
+    /// override into a log line through any field that is shown.
+    #[test]
+    fn server_text_is_escaped_in_display_and_debug() {
+        for hostile in HOSTILE {
+            let mut e = api(400, hostile, hostile, Some(hostile));
+            if let ErrorKind::Api(a) = &mut e.inner.kind {
+                let mut meta = serde_json::Map::new();
+                meta.insert(hostile.to_owned(), hostile.into());
+                a.body.meta = Some(meta.clone());
+                a.body.errors[0].meta = Some(meta);
+            }
+            let mut u = unexpected(502);
+            if let ErrorKind::UnexpectedResponse(x) = &mut u.inner.kind {
+                x.content_type = Some(hostile.to_owned());
+                x.trace_id = Some(hostile.to_owned());
+            }
+            let d = Error::from_kind_after_one_attempt(ErrorKind::Decode(DecodeError {
+                status: StatusCode::OK,
+                message: hostile.to_owned(),
+                category: DecodeCategory::Data,
+                line: 1,
+                column: 1,
+            }));
+            for err in [e, u, d] {
+                let text = format!("{err}\n{err:?}\n{err:#?}");
+                assert!(!has_raw_controls(&text.replace('\n', "")), "{text:?}");
+                assert_eq!(
+                    text.matches('\n').count(),
+                    2 + format!("{err:#?}").matches('\n').count()
+                );
+            }
+        }
+        assert_eq!(
+            Escaped("a\r\nb\u{1b}[0m\\").to_string(),
+            "a\\u{d}\\u{a}b\\u{1b}[0m\\"
+        );
+    }
+
+    #[test]
+    fn display_says_when_to_come_back() {
+        let mut e = api(429, "too_many_requests", "Too many requests", Some("t1"));
+        if let ErrorKind::Api(a) = &mut e.inner.kind {
+            a.retry_after = Some(RetryAfter::Delay(Duration::from_millis(122_001)));
+        }
+        e.set_attempts(3);
+        assert_eq!(
+            e.to_string(),
+            "Clerk refused the request with HTTP 429 Too Many Requests: \
+             too_many_requests (Too many requests), trace id t1; retry after 123 s \
+             (after 3 attempts)"
+        );
+        let mut u = unexpected(503);
+        if let ErrorKind::UnexpectedResponse(x) = &mut u.inner.kind {
+            x.retry_after = Some(RetryAfter::At(
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480),
+            ));
+        }
+        assert!(
+            u.to_string()
+                .ends_with("; retry after Wed, 21 Oct 2015 07:28:00 GMT"),
+            "{u}"
         );
     }
 
@@ -561,6 +822,15 @@ mod tests {
         assert_eq!(
             RetryAfter::Delay(Duration::from_secs(3)).delay_from(now),
             Duration::from_secs(3)
+        );
+        assert_eq!(
+            RetryAfter::Delay(Duration::MAX).delay_from(now),
+            MAX_RETRY_AFTER
+        );
+        assert_eq!(
+            RetryAfter::At(SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799))
+                .delay_from(now),
+            MAX_RETRY_AFTER
         );
     }
 

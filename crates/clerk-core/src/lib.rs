@@ -84,7 +84,8 @@ pub use config::{
 };
 pub use error::{
     ApiError, DecodeCategory, DecodeError, Delivery, EXCERPT_BYTES, Error, ErrorKind,
-    InvalidRequest, RetryAfter, TransportError, TransportErrorKind, UnexpectedResponse,
+    InvalidRequest, MAX_RETRY_AFTER, RetryAfter, TransportError, TransportErrorKind,
+    UnexpectedResponse,
 };
 pub use http;
 pub use model::{ClerkError, ClerkErrors, SignInToken, SignInTokenStatus, Timestamp};

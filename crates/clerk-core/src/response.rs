@@ -35,8 +35,8 @@ use serde::de::DeserializeOwned;
 use std::time::Duration;
 
 use crate::error::{
-    ApiError, DecodeCategory, DecodeError, EXCERPT_BYTES, Error, ErrorKind, RetryAfter,
-    UnexpectedResponse,
+    ApiError, DecodeCategory, DecodeError, EXCERPT_BYTES, Error, ErrorKind, MAX_RETRY_AFTER,
+    RetryAfter, UnexpectedResponse,
 };
 use crate::model::ClerkErrors;
 use crate::redact::{redact, redact_clerk_errors};
@@ -96,6 +96,11 @@ pub fn parse_clerk_errors(body: &[u8]) -> Option<ClerkErrors> {
 /// (`Wed, 21 Oct 2015 07:28:00 GMT`, and the obsolete forms RFC 9110 asks
 /// recipients to accept). Anything else is `None`.
 ///
+/// Seconds beyond [`MAX_RETRY_AFTER`] (a day), however many digits, read
+/// as a day: no caller is handed a value that overflows when added to an
+/// `Instant`. A date is kept as it is;
+/// [`RetryAfter::delay_from`] clamps what it turns into.
+///
 /// ```
 /// use std::time::Duration;
 /// use clerk_core::{RetryAfter, parse_retry_after};
@@ -110,9 +115,11 @@ pub fn parse_retry_after(value: &[u8]) -> Option<RetryAfter> {
         return None;
     }
     if text.bytes().all(|b| b.is_ascii_digit()) {
-        // Saturate absurd values instead of failing: the policy caps them.
+        // Clamp absurd values instead of failing: they still mean "not now".
         let secs = text.parse::<u64>().unwrap_or(u64::MAX);
-        return Some(RetryAfter::Delay(Duration::from_secs(secs)));
+        return Some(RetryAfter::Delay(
+            Duration::from_secs(secs).min(MAX_RETRY_AFTER),
+        ));
     }
     httpdate::parse_http_date(text).ok().map(RetryAfter::At)
 }
@@ -244,41 +251,84 @@ fn decode_error(status: StatusCode, error: &serde_json::Error) -> Error {
     }))
 }
 
-/// Takes the position suffix off a decoder message and blanks every quoted
-/// value in it: the decoder quotes the offending input (`invalid type:
-/// string "…", expected i64`), which may be a credential.
+/// Names the decoder may quote in backticks that are this crate's own (field
+/// names of the documented shapes and the `object` tag), so they are kept:
+/// ``missing field `id` `` says what is wrong and holds nothing a server sent.
+const OWN_NAMES: &[&str] = &[
+    "object",
+    "id",
+    "status",
+    "user_id",
+    "token",
+    "url",
+    "created_at",
+    "updated_at",
+    "sign_in_token",
+    "errors",
+    "message",
+    "long_message",
+    "code",
+    "meta",
+    "clerk_trace_id",
+];
+
+/// Takes the position suffix off a decoder message and blanks every value
+/// in it that came from the body. The decoder quotes the offending input,
+/// in double quotes (`invalid type: string "…", expected i64`) or in
+/// backticks (``invalid value: integer `…`, expected …``, ``unknown field
+/// `…` ``), and either may be a credential. Backticked names of this
+/// crate's own shapes are kept.
 fn redact_decode_message(message: &str) -> String {
     let message = match message.rfind(" at line ") {
-        Some(i) => &message[..i],
+        Some(i) => message.get(..i).unwrap_or(message),
         None => message,
     };
     let mut out = String::with_capacity(message.len().min(256));
-    let mut in_quote = false;
-    let mut escaped = false;
-    for c in message.chars() {
-        if in_quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_quote = false;
-                out.push_str("…\"");
-            }
-            continue;
-        }
-        if c == '"' {
-            in_quote = true;
-        }
-        out.push(c);
-        if out.len() >= 256 {
+    let mut rest = message;
+    while !rest.is_empty() && out.len() < 256 {
+        let Some(open) = rest.find(['"', '`']) else {
+            out.push_str(rest);
             break;
+        };
+        let (plain, quoted) = rest.split_at(open);
+        out.push_str(plain);
+        let quote = if quoted.starts_with('`') { '`' } else { '"' };
+        let body = quoted.get(1..).unwrap_or_default();
+        let (value, after) = match closing_quote(body, quote) {
+            Some(close) => (
+                body.get(..close).unwrap_or_default(),
+                body.get(close + 1..).unwrap_or_default(),
+            ),
+            None => (body, ""),
+        };
+        out.push(quote);
+        if quote == '`' && OWN_NAMES.contains(&value) {
+            out.push_str(value);
+        } else {
+            out.push('…');
         }
-    }
-    if in_quote {
-        out.push_str("…\"");
+        out.push(quote);
+        rest = after;
     }
     out
+}
+
+/// Where the quote that closes a quoted value is: double quotes may be
+/// escaped with a backslash, backticks are not escaped by the decoder.
+fn closing_quote(body: &str, quote: char) -> Option<usize> {
+    if quote == '`' {
+        return body.find('`');
+    }
+    let mut escaped = false;
+    for (i, c) in body.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -330,7 +380,7 @@ mod tests {
         );
         assert_eq!(
             parse_retry_after(b"99999999999999999999999"),
-            Some(RetryAfter::Delay(Duration::from_secs(u64::MAX)))
+            Some(RetryAfter::Delay(MAX_RETRY_AFTER))
         );
         let at = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
         for date in [
@@ -384,5 +434,17 @@ mod tests {
             redact_decode_message("missing field `id` at line 1 column 9"),
             "missing field `id`"
         );
+        // Backticked values a server sent are blanked; the crate's own names stay.
+        assert_eq!(
+            redact_decode_message(
+                "invalid value: integer `4242424242`, expected the string `sign_in_token`"
+            ),
+            "invalid value: integer `…`, expected the string `sign_in_token`"
+        );
+        assert_eq!(
+            redact_decode_message("unknown field `sk_test_abc`, expected `id` or `object`"),
+            "unknown field `…`, expected `id` or `object`"
+        );
+        assert_eq!(redact_decode_message("odd `sk_live_x"), "odd `…`");
     }
 }

@@ -41,8 +41,14 @@
 //!
 //! Without `Retry-After` the wait is exponential backoff with "equal
 //! jitter": for the n-th retry, `b = min(initial_backoff × 2ⁿ⁻¹, max_backoff)`
-//! and the wait is `b/2 + jitter × b/2`. With `Retry-After` the wait is what
-//! the server asked, and never less than the backoff would be for a 5xx.
+//! and the wait is `b/2 + jitter × b/2`.
+//!
+//! With `Retry-After` the wait is `max(retry_after, b) + jitter × b/2`: never
+//! sooner than the server asked, never shorter than the longest backoff a
+//! 5xx would get (so `Retry-After: 0` or a date in the past cannot make a
+//! hot loop), and spread by jitter, so that many workers told the same
+//! moment (Clerk limits per instance: every process using one key shares
+//! the limit) do not all come back at once.
 
 use std::time::{Duration, SystemTime};
 
@@ -197,21 +203,37 @@ impl RetryPolicy {
     /// The backoff for the `retry`-th retry (from 1), with `jitter` in
     /// `[0, 1]` (values outside are clamped, NaN reads as 0).
     pub fn backoff(&self, retry: u32, jitter: f64) -> Duration {
+        let half = self.base_backoff(retry) / 2;
+        half.saturating_add(scale(half, jitter))
+    }
+
+    /// The wait after a reply that said `Retry-After: hint`, for the
+    /// `retry`-th retry: `max(hint, b) + jitter × b/2`, where `b` is the
+    /// backoff before jitter (see the [module docs](self)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use clerk_core::RetryPolicy;
+    ///
+    /// let p = RetryPolicy::default(); // first backoff: 500 ms before jitter
+    /// // `Retry-After: 0` still waits at least the longest 5xx backoff.
+    /// assert_eq!(p.hinted_wait(1, Duration::ZERO, 0.0), Duration::from_millis(500));
+    /// assert_eq!(p.hinted_wait(1, Duration::ZERO, 1.0), Duration::from_millis(750));
+    /// // A longer hint is honoured, and jitter spreads the comeback.
+    /// assert_eq!(p.hinted_wait(1, Duration::from_secs(3), 0.5), Duration::from_millis(3125));
+    /// ```
+    pub fn hinted_wait(&self, retry: u32, hint: Duration, jitter: f64) -> Duration {
+        let base = self.base_backoff(retry);
+        hint.max(base).saturating_add(scale(base / 2, jitter))
+    }
+
+    /// `min(initial_backoff × 2^(retry-1), max_backoff)`: the backoff
+    /// before jitter.
+    fn base_backoff(&self, retry: u32) -> Duration {
         let exponent = retry.saturating_sub(1).min(31);
-        let base = self
-            .initial_backoff
+        self.initial_backoff
             .saturating_mul(1u32 << exponent)
-            .min(self.max_backoff);
-        let half = base / 2;
-        let jitter = if jitter.is_nan() {
-            0.0
-        } else {
-            jitter.clamp(0.0, 1.0)
-        };
-        // Integer arithmetic: no float rounding can overflow a Duration.
-        let parts = (jitter * 1_000_000.0) as u128;
-        let extra = half.as_nanos().saturating_mul(parts) / 1_000_000;
-        half.saturating_add(duration_from_nanos(extra))
+            .min(self.max_backoff)
     }
 
     /// Decides what to do after a failed attempt: `Some(wait)` to send the
@@ -233,6 +255,10 @@ impl RetryPolicy {
         let repeatable = idempotency == Idempotency::Idempotent || self.retry_non_idempotent;
         let backoff = self.backoff(attempts, timing.jitter);
         let server_hint = error.retry_after().map(|ra| ra.delay_from(timing.now));
+        let after_reply = match server_hint {
+            Some(hint) => self.hinted_wait(attempts, hint, timing.jitter),
+            None => backoff,
+        };
         let wait = match error.kind() {
             ErrorKind::Transport(t) => match t.delivery {
                 Delivery::NotSent => backoff,
@@ -241,14 +267,13 @@ impl RetryPolicy {
             },
             ErrorKind::Api(_) | ErrorKind::UnexpectedResponse(_) => {
                 let status = error.status()?;
-                if status == StatusCode::TOO_MANY_REQUESTS {
-                    server_hint.unwrap_or(backoff)
-                } else if (status == StatusCode::SERVICE_UNAVAILABLE && server_hint.is_some())
-                    || ((status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT)
-                        && repeatable)
-                {
-                    // A 503 with Retry-After says the server did not act on it.
-                    server_hint.unwrap_or(backoff).max(backoff)
+                // A 429, or a 503 with Retry-After, says the server did not
+                // act on the request.
+                let refused = status == StatusCode::TOO_MANY_REQUESTS
+                    || (status == StatusCode::SERVICE_UNAVAILABLE && server_hint.is_some());
+                let failed = status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT;
+                if refused || (failed && repeatable) {
+                    after_reply
                 } else {
                     return None;
                 }
@@ -266,6 +291,18 @@ impl RetryPolicy {
         }
         Some(wait)
     }
+}
+
+/// `d × jitter`, with `jitter` clamped to `[0, 1]` (NaN reads as 0), in
+/// integer arithmetic: no float rounding can overflow a `Duration`.
+fn scale(d: Duration, jitter: f64) -> Duration {
+    let jitter = if jitter.is_nan() {
+        0.0
+    } else {
+        jitter.clamp(0.0, 1.0)
+    };
+    let parts = (jitter * 1_000_000.0) as u128;
+    duration_from_nanos(d.as_nanos().saturating_mul(parts) / 1_000_000)
 }
 
 fn duration_from_nanos(nanos: u128) -> Duration {
@@ -404,8 +441,11 @@ impl<O: Operation> Call<O> {
         self.waited
     }
 
-    /// The error of the last attempt when it led to [`Step::Retry`]: what an
-    /// adapter logs (status, trace id) before it waits.
+    /// The error of the last attempt, when that attempt led to
+    /// [`Step::Retry`]: what an adapter logs (status, trace id) before it
+    /// waits. `None` before the first attempt and once the call is done,
+    /// whether it succeeded or failed (a failure's error is in
+    /// [`Step::Done`]).
     pub fn last_error(&self) -> Option<&Error> {
         self.last_error.as_ref()
     }
@@ -468,7 +508,10 @@ impl<O: Operation> Call<O> {
             Outcome::Transport(error) => Err(Error::transport(error)),
         };
         let mut error = match result {
-            Ok(value) => return Step::Done(Ok(value)),
+            Ok(value) => {
+                self.last_error = None;
+                return Step::Done(Ok(value));
+            }
             Err(error) => error,
         };
         let timing = timing();
@@ -704,8 +747,91 @@ mod tests {
         // A 5xx's Retry-After is never shorter than the backoff.
         assert!(matches!(
             first_step(revoke(), reply(502, &[("retry-after", "0")], "")),
-            Step::Retry(d) if d == Duration::from_millis(250)
+            Step::Retry(d) if d == Duration::from_millis(500)
         ));
+    }
+
+    /// `Retry-After: 0`, or a date already past, must not send the retries
+    /// out within milliseconds: each waits at least the longest backoff a
+    /// 5xx would get, and jitter spreads workers told the same thing.
+    #[test]
+    fn no_hot_loop_on_zero_or_past_retry_after() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_475);
+        for value in ["0", "Wed, 21 Oct 2015 07:27:00 GMT"] {
+            for (status, body) in [(429, CLERK_BODY), (503, "")] {
+                let mut call = Call::new(&config(), CreateSignInToken::new("u")).unwrap();
+                let mut waits = Vec::new();
+                while let Step::Retry(wait) = call.handle(
+                    reply(status, &[("retry-after", value)], body),
+                    Timing { now, ..T0 },
+                ) {
+                    waits.push(wait);
+                }
+                assert_eq!(
+                    waits,
+                    [Duration::from_millis(500), Duration::from_secs(1)],
+                    "{status} {value}"
+                );
+            }
+        }
+        let wait_with = |jitter: f64| {
+            let mut call = Call::new(&config(), RevokeSignInToken::new("s")).unwrap();
+            match call.handle(
+                reply(429, &[("retry-after", "2")], CLERK_BODY),
+                Timing { jitter, ..T0 },
+            ) {
+                Step::Retry(wait) => wait,
+                Step::Done(r) => panic!("{r:?}"),
+            }
+        };
+        assert_eq!(wait_with(0.0), Duration::from_secs(2));
+        assert_eq!(wait_with(1.0), Duration::from_millis(2250));
+        assert!(wait_with(0.3) < wait_with(0.6));
+    }
+
+    /// An absurd `Retry-After` ends the call with a delay a caller can add to
+    /// an `Instant` or a `SystemTime`, and `Display` says when to come back.
+    #[test]
+    fn absurd_retry_after_is_clamped_and_shown() {
+        for value in [
+            "99999999999999999999",
+            "18446744073709551615",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            let mut call = Call::new(&config(), CreateSignInToken::new("u")).unwrap();
+            let step = call.handle(reply(429, &[("retry-after", value)], CLERK_BODY), T0);
+            let Step::Done(Err(e)) = step else {
+                panic!("{value}: {step:?}")
+            };
+            let Some(crate::RetryAfter::Delay(d)) = e.retry_after() else {
+                panic!("{value}: {e:?}")
+            };
+            assert_eq!(d, crate::MAX_RETRY_AFTER, "{value}");
+            let _ = std::time::Instant::now() + d;
+            let _ = SystemTime::now() + d;
+            assert!(e.to_string().ends_with("; retry after 86400 s"), "{e}");
+        }
+    }
+
+    #[test]
+    fn last_error_is_cleared_when_the_call_ends() {
+        let token = r#"{"object":"sign_in_token","id":"sit_1","status":"revoked","user_id":"u","url":null,"created_at":1,"updated_at":2}"#;
+        let mut call = Call::new(&config(), RevokeSignInToken::new("sit_1")).unwrap();
+        assert!(call.last_error().is_none());
+        assert!(matches!(
+            call.handle(reply(502, &[], "<html>"), T0),
+            Step::Retry(_)
+        ));
+        assert_eq!(
+            call.last_error().and_then(Error::status),
+            Some(StatusCode::BAD_GATEWAY)
+        );
+        let step = call.handle(
+            reply(200, &[("content-type", "application/json")], token),
+            T0,
+        );
+        assert!(matches!(step, Step::Done(Ok(_))));
+        assert!(call.last_error().is_none(), "{:?}", call.last_error());
     }
 
     #[test]

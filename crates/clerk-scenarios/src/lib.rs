@@ -121,10 +121,18 @@ fn chain(error: &Error) -> Vec<&(dyn std::error::Error + 'static)> {
 }
 
 /// The transport library's own error is kept as a source (not turned into a
-/// string), and says nothing of where the request went.
+/// string), says nothing of where the request went, and no link of the
+/// chain only repeats the one before it (as anyhow and eyre print it).
 fn assert_library_error_kept(error: &Error, mock: &MockServer) {
     let chain = chain(error);
-    assert!(chain.len() >= 3, "no library error kept: {error:?}");
+    assert!(chain.len() >= 2, "no library error kept: {error:?}");
+    for pair in chain.windows(2) {
+        let (outer, inner) = (pair[0].to_string(), pair[1].to_string());
+        assert!(
+            !outer.contains(&inner),
+            "the chain repeats itself: {outer:?} then {inner:?}"
+        );
+    }
     let address = mock.addr().to_string();
     for e in chain {
         let shown = format!("{e} {e:?}");
@@ -418,8 +426,112 @@ pub fn retry_after_over_cap<D: Driver>() {
             Some(RetryAfter::Delay(Duration::from_secs(seconds)))
         );
         assert_eq!(e.attempts(), 1);
+        assert!(
+            e.to_string()
+                .ends_with(&format!("; retry after {seconds} s")),
+            "{e}"
+        );
     }
     assert_eq!(mock.requests().len(), 2);
+
+    // An absurd value reaches the caller clamped to a day, safe to add to
+    // an `Instant`.
+    mock.push_fault(Fault::RateLimited {
+        retry_after: "99999999999999999999".into(),
+    });
+    let e = api_error(D::revoke(&client, "sit_1"));
+    let Some(RetryAfter::Delay(wait)) = e.retry_after() else {
+        panic!("{e:?}")
+    };
+    assert_eq!(wait, clerk_core::MAX_RETRY_AFTER);
+    assert!(Instant::now().checked_add(wait).is_some());
+    assert!(e.to_string().ends_with("; retry after 86400 s"), "{e}");
+}
+
+/// `Retry-After: 0` (and a date already past) must not make a hot loop:
+/// each retry waits at least the longest backoff a 5xx would get.
+pub fn zero_retry_after_is_not_a_hot_loop<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    mock.push_fault(Fault::RateLimited {
+        retry_after: "0".into(),
+    });
+    mock.push_fault(Fault::RateLimited {
+        retry_after: clerk_mock::http_date(std::time::SystemTime::now() - Duration::from_secs(60)),
+    });
+    let start = Instant::now();
+    let token = D::create(&client, CreateSignInToken::new(&user)).expect("create after 429s");
+    let took = start.elapsed();
+    // fast_config: backoff 20 ms, then 40 ms, before jitter.
+    assert!(took >= Duration::from_millis(60), "retried after {took:?}");
+    assert_eq!(token.user_id, user);
+    assert_eq!(mock.requests().len(), 3);
+    assert_eq!(mock.tokens().len(), 1, "exactly one live token");
+}
+
+/// A 404 that is not Clerk's (a proxy's page, a base URL missing `/v1`) is
+/// not "not found": the token it was about may well be live.
+pub fn proxy_404_is_not_clerks_not_found<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    let token = D::create(&client, CreateSignInToken::new(&user)).expect("create");
+    let body = "<html><body><h1>404 Not Found</h1></body></html>";
+    mock.push_fault(Fault::Raw {
+        bytes: format!(
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    });
+    let e = api_error(D::revoke(&client, &token.id));
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(404));
+    assert!(!e.is_not_found(), "{e:?}");
+    assert!(!e.is_from_clerk(), "{e:?}");
+    assert!(
+        matches!(e.kind(), ErrorKind::UnexpectedResponse(_)),
+        "{e:?}"
+    );
+    assert_eq!(mock.tokens()[0].status, "pending", "still live");
+
+    // Clerk's own 404 is.
+    let e = api_error(D::revoke(&client, "sit_no_such_token"));
+    assert!(e.is_not_found() && e.is_from_clerk(), "{e:?}");
+}
+
+/// Text in a reply cannot write a line break, a terminal escape or a
+/// direction override into a log line through the error's `Display`.
+pub fn server_text_cannot_forge_log_lines<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    let forged = "x\r\n2026-01-01T00:00:00Z INFO forged \u{1b}[2K\u{202e}";
+    mock.push_fault(Fault::status(400, forged, forged));
+    let body = serde_json::json!({
+        "errors": [{"code": forged, "message": forged, "long_message": forged,
+                    "meta": {forged: forged}}],
+        "meta": {forged: forged},
+        "clerk_trace_id": forged,
+    })
+    .to_string();
+    mock.push_fault(Fault::Raw {
+        bytes: format!(
+            "HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    });
+    for _ in 0..2 {
+        let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+        assert!(e.is_from_clerk(), "{e:?}");
+        assert!(e.codes().any(|c| c == forged), "the field keeps the text");
+        for shown in [e.to_string(), format!("{e:?}"), format!("{e:#?}")] {
+            assert!(
+                !shown
+                    .chars()
+                    .any(|c| c == '\r' || c == '\u{1b}' || c == '\u{202e}'),
+                "{shown:?}"
+            );
+        }
+        assert!(!e.to_string().contains('\n'), "{e}");
+    }
 }
 
 /// Revoke is idempotent: a 503, then a 500 with a Clerk body, are retried,
@@ -758,6 +870,8 @@ macro_rules! scenario_tests {
             create_minimal, create_with_options, revoke_lifecycle, revoke_accepted_token,
             revoke_awkward_id, not_found, validation_422, bad_key_401, invalid_request_not_sent,
             rate_limited_then_success, rate_limited_until_cap, retry_after_over_cap,
+            zero_retry_after_is_not_a_hot_loop, proxy_404_is_not_clerks_not_found,
+            server_text_cannot_forge_log_lines,
             revoke_503_then_success, create_503_not_retried, create_503_with_retry_after_retried,
             create_retried_when_opted_in, html_502, empty_200, reset_mid_body, truncated_json,
             oversized_body, wrong_content_type, slow_server_times_out, slow_drip_times_out,

@@ -135,10 +135,7 @@ async fn a_callers_client_that_follows_redirects_is_caught() {
     assert!(error.is_timeout(), "{error:?}");
     assert!(started.elapsed() < Duration::from_secs(1));
     // reqwest's own error is kept, stripped of its URL.
-    let source = error
-        .source()
-        .and_then(|s| s.source())
-        .expect("reqwest's error is kept");
+    let source = error.source().expect("reqwest's error is kept");
     assert!(
         source
             .downcast_ref::<clerk_reqwest::reqwest::Error>()
