@@ -213,12 +213,15 @@ impl Client {
     /// [`with_client_builder`](Self::with_client_builder), which also turns
     /// off reqwest's redirects and retries.
     ///
-    /// A built client's settings cannot be changed, but no setting of it can
-    /// make a create go out twice or a created token go missing:
+    /// A built client's settings cannot be changed, but none of them can
+    /// make a create go out twice:
     ///
     /// - Every request carries `config`'s overall timeout, which replaces
-    ///   the client's. (A read timeout set on the client still applies: keep
-    ///   it longer than [`Config::timeout`].)
+    ///   the client's. A read timeout set on the client, however, still
+    ///   applies, and can end an attempt whose token Clerk has created (a
+    ///   [`Timeout`](TransportErrorKind::Timeout), delivery
+    ///   [`MaybeSent`](Delivery::MaybeSent)): leave it unset, or longer than
+    ///   [`Config::timeout`].
     /// - The request body is handed to reqwest as a stream it cannot replay,
     ///   so neither reqwest's retries (`ClientBuilder::retry`, whatever its
     ///   policy) nor a 307/308 redirect can send a create again: reqwest

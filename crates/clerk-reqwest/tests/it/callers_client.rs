@@ -241,6 +241,38 @@ async fn a_callers_short_read_timeout_does_not_cut_a_create_short() {
     assert!(error.is_timeout(), "{error:?}");
 }
 
+/// When a pooled connection closes after the create went out, with no
+/// byte of reply, the create is not sent again: hyper resends only a
+/// request it had not started writing, and the core does not retry a
+/// create that may have been received.
+#[tokio::test]
+async fn a_create_is_sent_once_when_a_pooled_connection_drops() {
+    let server = MockServer::start();
+    let user = server.create_user();
+    for client in [
+        Client::new(config(&server)).unwrap(),
+        Client::with_client(config(&server), following_client()).unwrap(),
+    ] {
+        let before = server.requests().len();
+        let connections = server.connections_accepted();
+        client
+            .create_sign_in_token(CreateSignInToken::new(&user))
+            .await
+            .unwrap();
+        server.push_fault(Fault::Raw { bytes: Vec::new() });
+        let error = client
+            .create_sign_in_token(CreateSignInToken::new(&user))
+            .await
+            .unwrap_err();
+        assert!(matches!(error.kind(), ErrorKind::Transport(_)), "{error:?}");
+        assert_eq!(error.attempts(), 1, "{error:?}");
+        // The second create went out on the pooled connection, once.
+        assert_eq!(server.connections_accepted(), connections + 1);
+        assert_eq!(server.requests().len(), before + 2);
+    }
+    assert_eq!(server.tokens().len(), 2);
+}
+
 /// A builder reqwest cannot build is a setup error, not a panic.
 #[test]
 fn a_builder_that_fails_is_a_setup_error() {
