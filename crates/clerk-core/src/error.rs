@@ -448,14 +448,23 @@ impl fmt::Display for Error {
 /// Each link of the chain adds something: the error's own `Display` already
 /// says what the [`TransportError`] says, so its source is the transport
 /// error's source (the HTTP client's own error), not the transport error
-/// again. The [`TransportError`] itself is reached through
-/// [`kind`](Error::kind).
+/// again. Where the HTTP client wraps its error in another of the same text
+/// (reqwest does for a body that fails under a read timeout), the source
+/// starts at the innermost of those. The [`TransportError`] itself is
+/// reached through [`kind`](Error::kind).
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match &self.inner.kind {
-            ErrorKind::Transport(t) => t.source(),
-            _ => None,
+        let ErrorKind::Transport(t) = &self.inner.kind else {
+            return None;
+        };
+        let mut link = t.source()?;
+        while let Some(next) = link.source() {
+            if link.to_string() != next.to_string() {
+                break;
+            }
+            link = next;
         }
+        Some(link)
     }
 }
 
@@ -686,6 +695,29 @@ mod tests {
                 "refused"
             ]
         );
+        // A client that wraps its error in one of the same text: the chain
+        // starts at the inner one.
+        #[derive(Debug)]
+        struct Wrapper(std::io::Error);
+        impl fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+        impl StdError for Wrapper {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let inner = std::io::Error::other("body error");
+        let wrapped = Error::transport(TransportError::new(
+            TransportErrorKind::Io,
+            Delivery::MaybeSent,
+            Wrapper(inner),
+        ));
+        let first = wrapped.source().unwrap();
+        assert!(first.downcast_ref::<std::io::Error>().is_some());
+        assert!(first.source().is_none());
         // Without a source there is no second link to repeat the first.
         let bare = Error::transport(TransportError::without_source(
             TransportErrorKind::Timeout,

@@ -35,6 +35,10 @@
 //! - Redirects are never followed: a 3xx comes back as an
 //!   [`UnexpectedResponse`](clerk_core::ErrorKind::UnexpectedResponse), so
 //!   the secret key never travels to another host.
+//! - reqwest never sends a request a second time on its own: its retries
+//!   are off, and the body is handed over as a stream it cannot replay, so
+//!   only the core's [`RetryPolicy`] decides. (hyper may still resend a
+//!   request that a pooled connection closed on *before* it was written.)
 //! - An HTTP error status is a reply, never a transport error.
 //! - Connecting (DNS, TCP, TLS) is bounded by [`Config::connect_timeout`], a
 //!   whole attempt (connecting included, to the last body byte) by
@@ -45,6 +49,16 @@
 //!   `Content-Length` says.
 //! - HTTP/1.1 only, no compression, no proxy from the environment or the
 //!   system, no extra default header.
+//!
+//! # Your own reqwest configuration
+//!
+//! [`Client::with_client_builder`] takes a `reqwest::ClientBuilder`, keeps
+//! its TLS, proxy, pool and connectors, and forces redirects and reqwest's
+//! retries off and this crate's timeouts on. [`Client::with_client`] takes a
+//! built `reqwest::Client`, whose settings cannot be changed: it is safe
+//! too (no create is sent twice; a token brought back by a redirect it
+//! followed is returned, not dropped), but see its documentation for what
+//! the client's redirect policy can still do.
 //!
 //! # Transport errors and retries
 //!
@@ -90,7 +104,8 @@ pub use clerk_core::{
     Config, CreateSignInToken, Error, ErrorKind, Operation, RetryPolicy, RevokeSignInToken,
     SecretString, SignInToken, SignInTokenStatus, Timestamp,
 };
-/// The reqwest version this crate is built on, for [`Client::with_client`].
+/// The reqwest version this crate is built on, for
+/// [`Client::with_client_builder`] and [`Client::with_client`].
 pub use reqwest;
 
 use clerk_core::http::{Request, Response, Uri};
@@ -125,22 +140,83 @@ impl Client {
     /// [`Other`](TransportErrorKind::Other) if reqwest or rustls refuses to
     /// build (not expected: nothing is read from the system).
     pub fn new(config: Config) -> Result<Self, Error> {
-        let config = config.with_user_agent_suffix(USER_AGENT_SUFFIX)?;
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls_config().map_err(setup_error)?)
-            .redirect(reqwest::redirect::Policy::none())
-            .referer(false)
             .no_proxy()
             .no_gzip()
             .no_brotli()
             .no_deflate()
             .no_zstd()
             .http1_only()
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT);
+        // A fresh builder has no read timeout to override, and reqwest wraps
+        // a failing body once more under one, which would repeat a link of
+        // the error's source chain.
+        Self::build(config, builder, false)
+    }
+
+    /// A client built from the caller's reqwest builder: its TLS settings
+    /// (such as extra trusted roots), proxy, connection pool, connectors,
+    /// compression and default headers are kept. This is the way to bring
+    /// your own reqwest configuration.
+    ///
+    /// Whatever the builder says, this sets on it, before building:
+    ///
+    /// - `redirect(Policy::none())`: a 3xx comes back as an
+    ///   [`UnexpectedResponse`](ErrorKind::UnexpectedResponse); no request
+    ///   is sent again to another location;
+    /// - `retry(reqwest::retry::never())`: reqwest's own retries (its
+    ///   `ClientBuilder::retry`) are off, so only the core's
+    ///   [`RetryPolicy`] decides whether a request is sent again (a create is
+    ///   never sent twice behind its back);
+    /// - `config`'s [connect timeout](Config::connect_timeout) and overall
+    ///   [timeout](Config::timeout), and the overall timeout as the read
+    ///   timeout too, so a shorter read timeout of the builder cannot end an
+    ///   attempt whose token Clerk has already created (under a read
+    ///   timeout reqwest wraps a failing body's error once more, so its
+    ///   error chain shows "request or response body error" twice;
+    ///   [`Client::new`] sets no read timeout and has no such link);
+    /// - `referer(false)` and `connection_verbose(false)` (reqwest's verbose
+    ///   connection log writes every byte, the `Authorization` header
+    ///   included, at `TRACE`).
+    ///
+    /// TLS stays the builder's to set: with reqwest's `rustls-no-provider`
+    /// feature (the only one this crate turns on), hand it a ready
+    /// `rustls::ClientConfig` with `tls_backend_preconfigured`.
+    ///
+    /// Appends `clerk-reqwest/<version>` to the `User-Agent`.
+    ///
+    /// # Errors
+    /// An [invalid-request](ErrorKind::InvalidRequest) error if the
+    /// `User-Agent` cannot take the suffix; a [transport](ErrorKind::Transport)
+    /// error of kind [`Other`](TransportErrorKind::Other) if reqwest refuses
+    /// to build the client.
+    pub fn with_client_builder(
+        config: Config,
+        builder: reqwest::ClientBuilder,
+    ) -> Result<Self, Error> {
+        Self::build(config, builder, true)
+    }
+
+    /// Forces what [`with_client_builder`](Self::with_client_builder)
+    /// promises, the read timeout only when the builder may have one.
+    fn build(
+        config: Config,
+        builder: reqwest::ClientBuilder,
+        override_read_timeout: bool,
+    ) -> Result<Self, Error> {
+        let config = config.with_user_agent_suffix(USER_AGENT_SUFFIX)?;
+        let mut builder = builder
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never())
+            .referer(false)
+            .connection_verbose(false)
             .connect_timeout(config.connect_timeout())
-            .timeout(config.timeout())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build()
-            .map_err(setup_error)?;
+            .timeout(config.timeout());
+        if override_read_timeout {
+            builder = builder.read_timeout(config.timeout());
+        }
+        let http = builder.build().map_err(setup_error)?;
         Ok(Self {
             config,
             http,
@@ -148,19 +224,38 @@ impl Client {
         })
     }
 
-    /// A client that sends through the caller's reqwest client: its
-    /// connection pool, TLS settings (such as extra trusted roots), proxy and
-    /// connect timeout.
+    /// A client that sends through the caller's already built reqwest
+    /// client: its connection pool, TLS settings, proxy, connect timeout,
+    /// compression and default headers. Prefer
+    /// [`with_client_builder`](Self::with_client_builder), which also turns
+    /// off reqwest's redirects and retries.
     ///
-    /// Every request carries `config`'s overall timeout, which replaces the
-    /// client's. The redirect policy, however, belongs to the client and
-    /// cannot be changed per request: build it with
-    /// `redirect(reqwest::redirect::Policy::none())`. reqwest's default
-    /// policy follows up to 10 redirects (dropping `Authorization` only when
-    /// the host changes); should a reply come from another URL than the one
-    /// requested, this client discards it and reports a transport error of
-    /// kind [`Other`](TransportErrorKind::Other). Compression and default
-    /// headers set on the client apply too.
+    /// A built client's settings cannot be changed, but none of them can
+    /// make a create go out twice:
+    ///
+    /// - Every request carries `config`'s overall timeout, which replaces
+    ///   the client's. A read timeout set on the client, however, still
+    ///   applies, and can end an attempt whose token Clerk has created (a
+    ///   [`Timeout`](TransportErrorKind::Timeout), delivery
+    ///   [`MaybeSent`](Delivery::MaybeSent)): leave it unset, or longer than
+    ///   [`Config::timeout`].
+    /// - The request body is handed to reqwest as a stream it cannot replay,
+    ///   so neither reqwest's retries (`ClientBuilder::retry`, whatever its
+    ///   policy) nor a 307/308 redirect can send a create again: reqwest
+    ///   returns the 3xx, an [`UnexpectedResponse`](ErrorKind::UnexpectedResponse).
+    /// - A 301, 302 or 303 may still be followed by the client's redirect
+    ///   policy (reqwest's default follows up to 10), as a `GET` without a
+    ///   body, which creates nothing. A revoke, whose body is empty, may be
+    ///   followed on any redirect. reqwest sends the secret key along when
+    ///   the new location has the same scheme, host and port, and drops it
+    ///   otherwise. If the reply from the new location is a success (2xx),
+    ///   it is read and decoded like Clerk's, so a token Clerk created and
+    ///   then pointed to reaches the caller. Any other status from a
+    ///   followed redirect is reported as a transport error of kind
+    ///   [`Other`](TransportErrorKind::Other), delivery
+    ///   [`MaybeSent`](Delivery::MaybeSent) (a create is then not retried).
+    ///   A redirect back to the very URL requested cannot be told apart from
+    ///   a direct reply.
     ///
     /// Appends `clerk-reqwest/<version>` to the `User-Agent`.
     ///
@@ -265,18 +360,24 @@ impl Client {
         let mut outgoing = reqwest::Request::new(request.method().clone(), url.1.clone());
         // Cloning keeps the `Authorization` value marked sensitive.
         *outgoing.headers_mut() = request.headers().clone();
-        *outgoing.body_mut() = Some(reqwest::Body::from(request.body().clone()));
+        // A body reqwest cannot replay: no retry or redirect of its own can
+        // send the request again.
+        *outgoing.body_mut() = Some(reqwest::Body::wrap(OnceBody::new(request.body())));
         *outgoing.timeout_mut() = Some(self.config.timeout());
 
         let mut response = match self.http.execute(outgoing).await {
             Ok(response) => response,
             Err(e) => return Outcome::Transport(transport_error(e)),
         };
-        if *response.url() != url.1 {
+        // A caller's client followed a redirect. A success is decoded like
+        // Clerk's reply: it may carry a token that now exists.
+        if *response.url() != url.1 && !response.status().is_success() {
             return Outcome::Transport(TransportError::new(
                 TransportErrorKind::Other,
                 Delivery::MaybeSent,
-                RedirectFollowed,
+                RedirectFollowed {
+                    status: response.status().as_u16(),
+                },
             ));
         }
         let mut reply = Response::new(Bytes::new());
@@ -422,19 +523,59 @@ impl fmt::Display for BodyTooLarge {
 impl StdError for BodyTooLarge {}
 
 /// The source of the error reported when a caller's client followed a
-/// redirect.
+/// redirect and the new location did not answer with a success. (Neither
+/// location is kept: a URL can carry a token.)
 #[derive(Debug)]
-struct RedirectFollowed;
+struct RedirectFollowed {
+    status: u16,
+}
 
 impl fmt::Display for RedirectFollowed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "the reqwest client followed a redirect; build it with redirect(reqwest::redirect::Policy::none())",
+        write!(
+            f,
+            "the reqwest client followed a redirect and the new location answered {}; \
+             use Client::with_client_builder, which turns redirects off",
+            self.status
         )
     }
 }
 
 impl StdError for RedirectFollowed {}
+
+/// A request body sent once: unlike a `reqwest::Body` made from bytes,
+/// reqwest cannot clone it, so neither its retry layer nor its redirect
+/// layer (for a 307 or 308) can send it a second time. Its exact length is
+/// known, so it still goes out with `Content-Length`.
+struct OnceBody(Option<Bytes>);
+
+impl OnceBody {
+    fn new(body: &[u8]) -> Self {
+        Self(Some(Bytes::copy_from_slice(body)))
+    }
+}
+
+impl hyper::body::Body for OnceBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let chunk = self.get_mut().0.take().filter(|b| !b.is_empty());
+        std::task::Poll::Ready(chunk.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.as_ref().is_none_or(Bytes::is_empty)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        let len = self.0.as_ref().map_or(0, Bytes::len);
+        hyper::body::SizeHint::with_exact(u64::try_from(len).unwrap_or(u64::MAX))
+    }
+}
 
 /// Maps a reqwest error to the core's transport error, keeping it (without
 /// its URL) as source.

@@ -130,7 +130,8 @@ fn assert_library_error_kept(error: &Error, mock: &MockServer) {
         let (outer, inner) = (pair[0].to_string(), pair[1].to_string());
         assert!(
             !outer.contains(&inner),
-            "the chain repeats itself: {outer:?} then {inner:?}"
+            "the chain repeats itself: {outer:?} then {inner:?} in {:?}",
+            chain.iter().map(ToString::to_string).collect::<Vec<_>>()
         );
     }
     let address = mock.addr().to_string();

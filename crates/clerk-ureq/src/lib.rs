@@ -27,12 +27,17 @@
 //!   when an application installs one.)
 //! - Redirects are never followed: a 3xx comes back as an
 //!   [`UnexpectedResponse`](clerk_core::ErrorKind::UnexpectedResponse), so
-//!   the secret key never travels to another host.
+//!   the secret key never travels to another host and a create is never
+//!   sent again to another location. This holds for a caller's agent too
+//!   ([`Client::with_agent`]).
+//! - ureq never sends a request again on its own; only the core's
+//!   [`RetryPolicy`] decides.
 //! - An HTTP error status is a reply, never a transport error: Clerk's body
 //!   is decoded into an [`ApiError`](clerk_core::ApiError).
 //! - Resolving the host, and then connecting (TCP and TLS), are each bounded
 //!   by [`Config::connect_timeout`]; a whole attempt (resolving and
 //!   connecting included, to the last body byte) by [`Config::timeout`].
+//!   No other timeout applies.
 //! - A body longer than [`Config::max_body_bytes`] ends the attempt with a
 //!   [`BodyTooLarge`](clerk_core::TransportErrorKind::BodyTooLarge) transport
 //!   error; bytes are counted as they arrive, whatever `Content-Length` says.
@@ -117,8 +122,17 @@ const USER_AGENT_SUFFIX: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO
 /// is one host, so the per-host and total limits are the same.
 const MAX_IDLE_CONNECTIONS: usize = 32;
 
+/// The largest reply head accepted: ureq's default, restored on every
+/// request whatever a caller's agent says.
+const MAX_RESPONSE_HEADER_BYTES: usize = 64 * 1024;
+
 /// The settings every request needs, applied to an agent's config builder or
 /// to a request's (two types, as ureq seals the trait they share).
+///
+/// Each one guards a reply: a followed redirect would send a create again
+/// (ureq re-sends the body on 307/308) and answer with the new location's
+/// reply; a phase timeout shorter than the overall one, or a small limit on
+/// the reply head, would end an attempt whose token Clerk already created.
 macro_rules! apply_call_settings {
     ($builder:expr, $config:expr) => {
         $builder
@@ -129,9 +143,18 @@ macro_rules! apply_call_settings {
             // Even if another crate turns on ureq's `gzip` or `brotli`
             // feature, ask for no compression: the cap counts what was sent.
             .accept_encoding("")
+            .max_response_header_size(MAX_RESPONSE_HEADER_BYTES)
             .timeout_global(Some($config.timeout()))
             .timeout_resolve(Some($config.connect_timeout()))
             .timeout_connect(Some($config.connect_timeout()))
+            // Only the two above bound an attempt.
+            .timeout_per_call(None)
+            .timeout_send_request(None)
+            .timeout_send_body(None)
+            .timeout_recv_response(None)
+            .timeout_recv_body(None)
+            .timeout_per_read(None)
+            .timeout_per_write(None)
     };
 }
 
@@ -182,12 +205,31 @@ impl Client {
     /// connectors.
     ///
     /// Whatever the agent is configured with, every request this client sends
-    /// through it is configured (per request, as ureq allows) with: HTTP
-    /// statuses returned as replies (`http_status_as_error(false)`), no
-    /// redirects followed (`max_redirects(0)`), no compression asked for,
-    /// and `config`'s connect and overall timeouts. The agent's own settings
-    /// are untouched for its other uses. A middleware on the agent sees the
-    /// requests, `Authorization` header included (marked sensitive).
+    /// through it is configured (per request, as ureq allows) with:
+    ///
+    /// - HTTP statuses returned as replies (`http_status_as_error(false)`);
+    /// - no redirect followed (`max_redirects(0)`, and the 3xx returned, not
+    ///   an error): ureq would otherwise send a create again, body and key
+    ///   included, on a same-origin 307 or 308, and the token it made there
+    ///   would be the new location's reply;
+    /// - `config`'s connect timeout (resolving, connecting) and overall
+    ///   timeout, and no other: the agent's per-call, per-phase, per-read
+    ///   and per-write timeouts are lifted, so none of them can end, earlier
+    ///   than `config` says, an attempt whose token Clerk already created;
+    /// - a reply head of up to 64 KiB accepted (ureq's default), whatever
+    ///   the agent's `max_response_header_size`;
+    /// - no compression asked for.
+    ///
+    /// ureq has no retry of its own: a request that fails (on a pooled
+    /// connection the server had closed, say) is reported, never sent again
+    /// by ureq; only the core's [`RetryPolicy`] decides. The agent's own
+    /// settings are untouched for its other uses.
+    ///
+    /// What stays the agent's: its proxy, TLS settings, resolver,
+    /// connectors, pool and buffer sizes, and its middleware. A middleware
+    /// sees every request, `Authorization` header included (marked
+    /// sensitive), and every reply, and can alter or drop either: what it
+    /// does is the caller's responsibility.
     ///
     /// Appends `clerk-ureq/<version>` to the `User-Agent`.
     ///

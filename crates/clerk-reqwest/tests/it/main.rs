@@ -4,19 +4,20 @@
 //! is not HTTP, the body cap's edge, a plain `fn` with its own runtime,
 //! `Debug`, and the `tracing` output.
 
+mod callers_client;
 mod scenarios;
 
 use std::error::Error as _;
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use callers_client::following_client;
 use clerk_mock::{Fault, MockServer};
 use clerk_reqwest::clerk_core::{Delivery, TransportErrorKind};
 use clerk_reqwest::{Client, Config, CreateSignInToken, Error, ErrorKind, RetryPolicy};
 
 /// Short waits and timeouts, so every test is quick.
-fn config(server: &MockServer) -> Config {
+pub(crate) fn config(server: &MockServer) -> Config {
     Config::new(server.secret_key())
         .unwrap()
         .with_base_url(&server.base_url())
@@ -34,7 +35,7 @@ fn client(server: &MockServer) -> Client {
     Client::new(config(server)).unwrap()
 }
 
-fn transport(error: &Error) -> (TransportErrorKind, Delivery) {
+pub(crate) fn transport(error: &Error) -> (TransportErrorKind, Delivery) {
     match error.kind() {
         ErrorKind::Transport(t) => (t.kind, t.delivery),
         other => panic!("not a transport error: {other:?}"),
@@ -68,24 +69,9 @@ async fn body_exactly_at_the_cap() {
     assert_eq!(over.attempts(), 1);
 }
 
-/// A caller's client with reqwest's default redirect policy.
-fn following_client() -> clerk_reqwest::reqwest::Client {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    clerk_reqwest::reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .no_proxy()
-        .build()
-        .unwrap()
-}
-
+/// A caller's client that follows redirects: a 307 to another host is not
+/// followed (the body cannot be replayed); a 303 is, with a GET and without
+/// the key, and what the other host says is not taken for Clerk's answer.
 #[tokio::test]
 async fn a_callers_client_that_follows_redirects_is_caught() {
     let server = MockServer::start();
@@ -107,6 +93,18 @@ async fn a_callers_client_that_follows_redirects_is_caught() {
         .create_sign_in_token(CreateSignInToken::new(&user))
         .await
         .unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(307), "{error:?}");
+    assert_eq!(error.attempts(), 1);
+    assert!(elsewhere.requests().is_empty());
+
+    server.push_fault(Fault::Redirect {
+        status: 303,
+        location: format!("{}/sign_in_tokens", elsewhere.base_url()),
+    });
+    let error = client
+        .create_sign_in_token(CreateSignInToken::new(&user))
+        .await
+        .unwrap_err();
     assert_eq!(
         transport(&error),
         (TransportErrorKind::Other, Delivery::MaybeSent),
@@ -116,7 +114,9 @@ async fn a_callers_client_that_follows_redirects_is_caught() {
     // reqwest followed it, but dropped the key on the way to another host.
     let followed = elsewhere.requests();
     assert_eq!(followed.len(), 1);
+    assert_eq!(followed[0].method, "GET");
     assert_eq!(followed[0].header("authorization"), None);
+    assert!(server.tokens().is_empty());
 
     // The per-request timeout of the Config applies to the caller's client.
     let impatient = Client::with_client(

@@ -29,15 +29,12 @@ impl clerk_scenarios::Driver for Reqwest {
 
     fn client_trusting(config: Config, certificate_der: &[u8]) -> Client {
         let _guard = runtime().enter();
-        let http = clerk_reqwest::reqwest::Client::builder()
+        let builder = clerk_reqwest::reqwest::Client::builder()
             .tls_backend_preconfigured(clerk_scenarios::tls::client_config_trusting(
                 certificate_der,
             ))
-            .redirect(clerk_reqwest::reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .expect("a reqwest client");
-        Client::with_client(config, http).expect("a client")
+            .no_proxy();
+        Client::with_client_builder(config, builder).expect("a client")
     }
 
     fn create(client: &Client, request: CreateSignInToken) -> Result<SignInToken, Error> {

@@ -3,6 +3,7 @@
 //! errors of a connection that never opened, the body cap's edge, `Debug`,
 //! and the `tracing` output.
 
+mod callers_agent;
 mod scenarios;
 
 use std::net::TcpListener;
@@ -13,7 +14,7 @@ use clerk_ureq::clerk_core::{Delivery, TransportErrorKind};
 use clerk_ureq::{Client, Config, CreateSignInToken, Error, ErrorKind, RetryPolicy};
 
 /// Short waits and timeouts, so every test is quick.
-fn config(server: &MockServer) -> Config {
+pub(crate) fn config(server: &MockServer) -> Config {
     Config::new(server.secret_key())
         .unwrap()
         .with_base_url(&server.base_url())
