@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let client = Client::new(target.config.clone())?;
         let token = client
             .create_sign_in_token(
-                CreateSignInToken::new(&target.user_id).expires_in(Duration::from_secs(600)),
+                CreateSignInToken::new(&target.user_id).with_expires_in(Duration::from_secs(600)),
             )
             .await?;
         println!("created {}", clerk_examples::summary(&token));

@@ -27,7 +27,8 @@ fn main() -> ExitCode {
     println!("Sign-in tokens against {}", target.describe());
     println!("User: {}\n", target.user_id);
 
-    let request = || CreateSignInToken::new(&target.user_id).expires_in(Duration::from_secs(600));
+    let request =
+        || CreateSignInToken::new(&target.user_id).with_expires_in(Duration::from_secs(600));
     let mut failures = 0;
 
     // Blocking, on ureq.

@@ -151,10 +151,10 @@ fn parse_create(mut args: &[String]) -> Result<CreateSignInToken, String> {
     }
     let mut request = CreateSignInToken::new(user.ok_or("create needs --user-id ID")?);
     if let Some(seconds) = lifetime {
-        request = request.expires_in_seconds(seconds);
+        request = request.with_expires_in_seconds(seconds);
     }
     if let Some(org) = org {
-        request = request.org_id(org);
+        request = request.with_org_id(org);
     }
     Ok(request)
 }

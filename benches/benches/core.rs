@@ -3,7 +3,7 @@
 //! whole cost a caller pays). Run: `cargo bench --bench core`.
 //!
 //! Pairs, SDK first:
-//! - build: `CreateSignInToken::new(..).expires_in_seconds(..).build_request(&config)`
+//! - build: `CreateSignInToken::new(..).with_expires_in_seconds(..).build_request(&config)`
 //!   against `http::Request::builder()` + `serde_json::to_vec` (and a tuned
 //!   hand-built variant with pre-made header values);
 //! - parse: `Operation::parse_response` of a 200 reply (387-byte SignInToken)
@@ -40,7 +40,7 @@ mod build {
         let config = Config::new(SECRET_KEY).unwrap();
         b.bench(|| {
             let request = CreateSignInToken::new(black_box(USER_ID))
-                .expires_in_seconds(EXPIRES_IN_SECONDS)
+                .with_expires_in_seconds(EXPIRES_IN_SECONDS)
                 .build_request(black_box(&config))
                 .unwrap();
             drop(black_box(request));

@@ -200,7 +200,7 @@ fn config(addr: SocketAddr) -> clerk_core::Config {
 }
 
 fn create() -> clerk_core::CreateSignInToken {
-    clerk_core::CreateSignInToken::new(USER_ID).expires_in_seconds(EXPIRES_IN_SECONDS)
+    clerk_core::CreateSignInToken::new(USER_ID).with_expires_in_seconds(EXPIRES_IN_SECONDS)
 }
 
 fn tokio_runtime() -> tokio::runtime::Runtime {

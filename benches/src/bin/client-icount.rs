@@ -30,7 +30,7 @@ fn main() {
         .with_base_url(&url)
         .unwrap();
     let create =
-        || clerk_core::CreateSignInToken::new(USER_ID).expires_in_seconds(EXPIRES_IN_SECONDS);
+        || clerk_core::CreateSignInToken::new(USER_ID).with_expires_in_seconds(EXPIRES_IN_SECONDS);
     if let Some(name) = name.strip_suffix("@64") {
         in_flight(name, n, addr, &url, config);
         return;
@@ -123,7 +123,7 @@ fn in_flight(name: &str, n: u64, addr: SocketAddr, url: &str, config: clerk_core
     let tasks = 64;
     let share = n.div_ceil(tasks);
     let create =
-        || clerk_core::CreateSignInToken::new(USER_ID).expires_in_seconds(EXPIRES_IN_SECONDS);
+        || clerk_core::CreateSignInToken::new(USER_ID).with_expires_in_seconds(EXPIRES_IN_SECONDS);
     match name {
         "reqwest" | "reqwest-timeout" | "clerk-reqwest" => {
             let rt = tokio::runtime::Builder::new_multi_thread()

@@ -44,7 +44,7 @@ fn main() {
     match op.as_str() {
         "build_sdk" => run(&mut || {
             let r = CreateSignInToken::new(black_box(USER_ID))
-                .expires_in_seconds(EXPIRES_IN_SECONDS)
+                .with_expires_in_seconds(EXPIRES_IN_SECONDS)
                 .build_request(black_box(&config))
                 .unwrap();
             drop(black_box(r));

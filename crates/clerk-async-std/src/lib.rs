@@ -26,7 +26,7 @@
 //! smol::block_on(async {
 //!     let client = Client::new(Config::new("sk_test_example")?)?;
 //!     let token = client
-//!         .create_sign_in_token(CreateSignInToken::new("user_123").expires_in_seconds(600))
+//!         .create_sign_in_token(CreateSignInToken::new("user_123").with_expires_in_seconds(600))
 //!         .await?;
 //!     // Hand `token.url` to the user; it is a credential, and never printed.
 //!     let _link = token.url.as_ref().map(|url| url.expose().to_owned());

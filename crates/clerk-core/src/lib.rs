@@ -23,7 +23,7 @@
 //! use clerk_core::{Call, Config, CreateSignInToken, Outcome, Step, Timing};
 //!
 //! let config = Config::new("sk_test_example")?;
-//! let mut call = Call::new(&config, CreateSignInToken::new("user_123").expires_in_seconds(600))?;
+//! let mut call = Call::new(&config, CreateSignInToken::new("user_123").with_expires_in_seconds(600))?;
 //! let result = loop {
 //!     // An adapter sends `call.request()` here; this one pretends Clerk answered.
 //!     assert!(!format!("{:?}", call.request()).contains("sk_test_example"));

@@ -38,7 +38,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 ///
 /// let config = Config::new("sk_test_example")?;
 /// let request = CreateSignInToken::new("user_26Ect5GuCCeaFWwSDiiKcgAGtVk")
-///     .expires_in(Duration::from_secs(3600))
+///     .with_expires_in(Duration::from_secs(3600))
 ///     .build_request(&config)?;
 /// assert_eq!(request.uri(), "https://api.clerk.com/v1/sign_in_tokens");
 /// assert_eq!(
@@ -71,21 +71,21 @@ impl CreateSignInToken {
     /// dropped (a credential lives no longer than asked), and a lifetime
     /// under one second is refused when the request is built.
     #[must_use]
-    pub fn expires_in(mut self, lifetime: Duration) -> Self {
+    pub fn with_expires_in(mut self, lifetime: Duration) -> Self {
         self.expires_in = Some(lifetime);
         self
     }
 
     /// Sets the lifetime in seconds; 0 is refused when the request is built.
     #[must_use]
-    pub fn expires_in_seconds(self, seconds: u64) -> Self {
-        self.expires_in(Duration::from_secs(seconds))
+    pub fn with_expires_in_seconds(self, seconds: u64) -> Self {
+        self.with_expires_in(Duration::from_secs(seconds))
     }
 
     /// Names the organization to activate when the user signs in.
     /// Organizations must be enabled and the user a member.
     #[must_use]
-    pub fn org_id(mut self, org_id: impl Into<String>) -> Self {
+    pub fn with_org_id(mut self, org_id: impl Into<String>) -> Self {
         self.org_id = Some(org_id.into());
         self
     }
@@ -95,13 +95,14 @@ impl CreateSignInToken {
         &self.user_id
     }
 
-    /// The lifetime, as set.
-    pub fn lifetime(&self) -> Option<Duration> {
+    /// The lifetime, as set by [`with_expires_in`](Self::with_expires_in)
+    /// or [`with_expires_in_seconds`](Self::with_expires_in_seconds).
+    pub fn expires_in(&self) -> Option<Duration> {
         self.expires_in
     }
 
-    /// The organization id, as set.
-    pub fn organization(&self) -> Option<&str> {
+    /// The organization id, as set by [`with_org_id`](Self::with_org_id).
+    pub fn org_id(&self) -> Option<&str> {
         self.org_id.as_deref()
     }
 }
@@ -306,17 +307,17 @@ mod tests {
         let cases = [
             (CreateSignInToken::new("u"), r#"{"user_id":"u"}"#),
             (
-                CreateSignInToken::new("u").expires_in_seconds(60),
+                CreateSignInToken::new("u").with_expires_in_seconds(60),
                 r#"{"user_id":"u","expires_in_seconds":60}"#,
             ),
             (
-                CreateSignInToken::new("u").org_id("org_1"),
+                CreateSignInToken::new("u").with_org_id("org_1"),
                 r#"{"user_id":"u","org_id":"org_1"}"#,
             ),
             (
                 CreateSignInToken::new("u\"\n")
-                    .expires_in(Duration::from_millis(1999))
-                    .org_id("o"),
+                    .with_expires_in(Duration::from_millis(1999))
+                    .with_org_id("o"),
                 r#"{"user_id":"u\"\n","expires_in_seconds":1,"org_id":"o"}"#,
             ),
         ];
@@ -332,21 +333,24 @@ mod tests {
         let arg = |op: CreateSignInToken| op.build_request(&c).unwrap_err().invalid_argument();
         assert_eq!(arg(CreateSignInToken::new("")), Some("user_id"));
         assert_eq!(
-            arg(CreateSignInToken::new("u").expires_in_seconds(0)),
+            arg(CreateSignInToken::new("u").with_expires_in_seconds(0)),
             Some("expires_in_seconds")
         );
         assert_eq!(
-            arg(CreateSignInToken::new("u").expires_in(Duration::from_millis(999))),
+            arg(CreateSignInToken::new("u").with_expires_in(Duration::from_millis(999))),
             Some("expires_in_seconds")
         );
         assert_eq!(
-            arg(CreateSignInToken::new("u").expires_in_seconds(u64::MAX)),
+            arg(CreateSignInToken::new("u").with_expires_in_seconds(u64::MAX)),
             Some("expires_in_seconds")
         );
-        assert_eq!(arg(CreateSignInToken::new("u").org_id("")), Some("org_id"));
+        assert_eq!(
+            arg(CreateSignInToken::new("u").with_org_id("")),
+            Some("org_id")
+        );
         assert!(
             CreateSignInToken::new("u")
-                .expires_in_seconds(i64::MAX as u64)
+                .with_expires_in_seconds(i64::MAX as u64)
                 .build_request(&c)
                 .is_ok()
         );

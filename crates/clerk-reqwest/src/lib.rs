@@ -14,7 +14,7 @@
 //! let client = Client::new(Config::new("sk_test_example")?)?;
 //! let token = client
 //!     .create_sign_in_token(
-//!         CreateSignInToken::new("user_26Ect5GuCCeaFWwSDiiKcgAGtVk").expires_in(Duration::from_secs(600)),
+//!         CreateSignInToken::new("user_26Ect5GuCCeaFWwSDiiKcgAGtVk").with_expires_in(Duration::from_secs(600)),
 //!     )
 //!     .await?;
 //! // The ticket is a credential: it is read deliberately, never printed by `Debug`.
@@ -52,9 +52,9 @@
 //!
 //! # Your own reqwest configuration
 //!
-//! [`Client::with_client_builder`] takes a `reqwest::ClientBuilder`, keeps
+//! [`Client::with_http_client_builder`] takes a `reqwest::ClientBuilder`, keeps
 //! its TLS, proxy, pool and connectors, and forces redirects and reqwest's
-//! retries off and this crate's timeouts on. [`Client::with_client`] takes a
+//! retries off and this crate's timeouts on. [`Client::with_http_client`] takes a
 //! built `reqwest::Client`, whose settings cannot be changed: it is safe
 //! too (no create is sent twice; a token brought back by a redirect it
 //! followed is returned, not dropped), but see its documentation for what
@@ -105,7 +105,7 @@ pub use clerk_core::{
     SecretString, SignInToken, SignInTokenStatus, Timestamp,
 };
 /// The reqwest version this crate is built on, for
-/// [`Client::with_client_builder`] and [`Client::with_client`].
+/// [`Client::with_http_client_builder`] and [`Client::with_http_client`].
 pub use reqwest;
 
 use clerk_core::http::{Request, Response, Uri};
@@ -191,14 +191,14 @@ impl Client {
     /// `User-Agent` cannot take the suffix; a [transport](ErrorKind::Transport)
     /// error of kind [`Other`](TransportErrorKind::Other) if reqwest refuses
     /// to build the client.
-    pub fn with_client_builder(
+    pub fn with_http_client_builder(
         config: Config,
         builder: reqwest::ClientBuilder,
     ) -> Result<Self, Error> {
         Self::build(config, builder, true)
     }
 
-    /// Forces what [`with_client_builder`](Self::with_client_builder)
+    /// Forces what [`with_http_client_builder`](Self::with_http_client_builder)
     /// promises, the read timeout only when the builder may have one.
     fn build(
         config: Config,
@@ -227,7 +227,7 @@ impl Client {
     /// A client that sends through the caller's already built reqwest
     /// client: its connection pool, TLS settings, proxy, connect timeout,
     /// compression and default headers. Prefer
-    /// [`with_client_builder`](Self::with_client_builder), which also turns
+    /// [`with_http_client_builder`](Self::with_http_client_builder), which also turns
     /// off reqwest's redirects and retries.
     ///
     /// A built client's settings cannot be changed, but none of them can
@@ -262,7 +262,7 @@ impl Client {
     /// # Errors
     /// An [invalid-request](ErrorKind::InvalidRequest) error if the
     /// `User-Agent` cannot take the suffix.
-    pub fn with_client(config: Config, http: reqwest::Client) -> Result<Self, Error> {
+    pub fn with_http_client(config: Config, http: reqwest::Client) -> Result<Self, Error> {
         let config = config.with_user_agent_suffix(USER_AGENT_SUFFIX)?;
         Ok(Self {
             config,
@@ -535,7 +535,7 @@ impl fmt::Display for RedirectFollowed {
         write!(
             f,
             "the reqwest client followed a redirect and the new location answered {}; \
-             use Client::with_client_builder, which turns redirects off",
+             use Client::with_http_client_builder, which turns redirects off",
             self.status
         )
     }

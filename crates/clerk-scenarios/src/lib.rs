@@ -221,8 +221,8 @@ pub fn create_with_options<D: Driver>() {
     let (mock, client, user) = setup::<D>();
     mock.add_organization("org_2Zt5XXqBhZ9YkUaCqGLuK3MnR4W", &[user.as_str()]);
     let request = CreateSignInToken::new(&user)
-        .expires_in(Duration::from_secs(600))
-        .org_id("org_2Zt5XXqBhZ9YkUaCqGLuK3MnR4W");
+        .with_expires_in(Duration::from_secs(600))
+        .with_org_id("org_2Zt5XXqBhZ9YkUaCqGLuK3MnR4W");
     let token = D::create(&client, request).expect("create");
     assert_eq!(token.status, SignInTokenStatus::Pending);
     let sent = mock.requests()[0].json().expect("a JSON body");
@@ -310,7 +310,7 @@ pub fn validation_422<D: Driver>() {
     let (mock, client, user) = setup::<D>();
     let e = api_error(D::create(
         &client,
-        CreateSignInToken::new(&user).org_id("org_unknown"),
+        CreateSignInToken::new(&user).with_org_id("org_unknown"),
     ));
     assert_eq!(e.status().map(|s| s.as_u16()), Some(422));
     assert!(e.has_code("form_param_value_invalid"));
@@ -354,7 +354,7 @@ pub fn invalid_request_not_sent<D: Driver>() {
         (
             api_error(D::create(
                 &client,
-                CreateSignInToken::new(&user).expires_in_seconds(0),
+                CreateSignInToken::new(&user).with_expires_in_seconds(0),
             )),
             "expires_in_seconds",
         ),

@@ -10,7 +10,7 @@
 //!
 //! let client = Client::new(Config::new("sk_test_example")?)?;
 //! let token = client.create_sign_in_token(
-//!     CreateSignInToken::new("user_26Ect5GuCCeaFWwSDiiKcgAGtVk").expires_in(Duration::from_secs(600)),
+//!     CreateSignInToken::new("user_26Ect5GuCCeaFWwSDiiKcgAGtVk").with_expires_in(Duration::from_secs(600)),
 //! )?;
 //! // The ticket is a credential: it is read deliberately, never printed by `Debug`.
 //! let ticket = token.token.as_ref().map(|t| t.expose());

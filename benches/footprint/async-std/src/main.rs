@@ -5,7 +5,7 @@ fn main() -> Result<(), clerk_async_std::Error> {
     let client =
         clerk_async_std::Client::new(clerk_async_std::Config::new(key)?.with_base_url(&url)?)?;
     let token = async_std::task::block_on(client.create_sign_in_token(
-        clerk_async_std::CreateSignInToken::new("user_123").expires_in_seconds(600),
+        clerk_async_std::CreateSignInToken::new("user_123").with_expires_in_seconds(600),
     ))?;
     println!("{}", token.id);
     Ok(())

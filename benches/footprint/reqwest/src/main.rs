@@ -8,7 +8,7 @@ fn main() -> Result<(), clerk_reqwest::Error> {
         .build()
         .expect("a tokio runtime");
     let token = runtime.block_on(client.create_sign_in_token(
-        clerk_reqwest::CreateSignInToken::new("user_123").expires_in_seconds(600),
+        clerk_reqwest::CreateSignInToken::new("user_123").with_expires_in_seconds(600),
     ))?;
     println!("{}", token.id);
     Ok(())

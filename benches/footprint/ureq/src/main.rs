@@ -4,7 +4,7 @@ fn main() -> Result<(), clerk_ureq::Error> {
     let url = std::env::var("CLERK_API_URL").unwrap_or_else(|_| "http://127.0.0.1:4010/v1".into());
     let client = clerk_ureq::Client::new(clerk_ureq::Config::new(key)?.with_base_url(&url)?)?;
     let token = client.create_sign_in_token(
-        clerk_ureq::CreateSignInToken::new("user_123").expires_in_seconds(600),
+        clerk_ureq::CreateSignInToken::new("user_123").with_expires_in_seconds(600),
     )?;
     println!("{}", token.id);
     Ok(())

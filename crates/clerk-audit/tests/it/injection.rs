@@ -166,9 +166,9 @@ fn dot_segment_and_empty_ids_are_refused_before_sending() {
 }
 
 fn create(client: &AnyClient, user_id: &str, org_id: Option<&str>) -> clerk_core::Error {
-    let mut request = CreateSignInToken::new(user_id).expires_in_seconds(60);
+    let mut request = CreateSignInToken::new(user_id).with_expires_in_seconds(60);
     if let Some(org) = org_id {
-        request = request.org_id(org);
+        request = request.with_org_id(org);
     }
     client.create(request).unwrap_err()
 }

@@ -174,9 +174,10 @@ fn config_and_clients_never_show_the_key() {
         &format!("{ureq:?} {ureq:#?}"),
         &secrets,
     );
-    let reqwest = clerk_reqwest::Client::with_client(config.clone(), reqwest_client(true)).unwrap();
+    let reqwest =
+        clerk_reqwest::Client::with_http_client(config.clone(), reqwest_client(true)).unwrap();
     findings.check(
-        "clerk-reqwest Client::with_client Debug",
+        "clerk-reqwest Client::with_http_client Debug",
         &format!("{reqwest:?} {reqwest:#?}"),
         &secrets,
     );
@@ -833,7 +834,7 @@ fn built_requests_never_show_the_key() {
     let mut findings = Findings::default();
     let config = Config::new(KEY).unwrap();
     let create = CreateSignInToken::new("user_1")
-        .org_id("org_1")
+        .with_org_id("org_1")
         .build_request(&config)
         .unwrap();
     let revoke = RevokeSignInToken::new("sit_1")

@@ -22,8 +22,8 @@ fn authorization_is_sensitive_in_every_built_request() {
             .build_request(&config)
             .unwrap(),
         CreateSignInToken::new("user_1")
-            .expires_in_seconds(60)
-            .org_id("org_1")
+            .with_expires_in_seconds(60)
+            .with_org_id("org_1")
             .build_request(&config)
             .unwrap(),
         RevokeSignInToken::new("sit_1")
@@ -140,7 +140,7 @@ fn clients_on_a_callers_http_client_never_send_the_key_elsewhere() {
         .unwrap(),
     );
     let reqwest = AnyClient::Reqwest(
-        clerk_reqwest::Client::with_client(config, reqwest_client(true)).unwrap(),
+        clerk_reqwest::Client::with_http_client(config, reqwest_client(true)).unwrap(),
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -179,26 +179,29 @@ fn clients_on_a_callers_http_client_never_send_the_key_elsewhere() {
             assert_eq!(
                 error.status().map(|s| s.as_u16()),
                 Some(status),
-                "reqwest with_client {status}: {error:?}"
+                "reqwest with_http_client {status}: {error:?}"
             );
-            assert!(followed.is_empty(), "reqwest with_client {status}");
+            assert!(followed.is_empty(), "reqwest with_http_client {status}");
         } else {
             assert!(
                 matches!(error.kind(), ErrorKind::Transport(_)),
-                "reqwest with_client {status}: {error:?}"
+                "reqwest with_http_client {status}: {error:?}"
             );
-            assert_eq!(followed.len(), 1, "reqwest with_client {status}");
-            assert_eq!(followed[0].method, "GET", "reqwest with_client {status}");
+            assert_eq!(followed.len(), 1, "reqwest with_http_client {status}");
+            assert_eq!(
+                followed[0].method, "GET",
+                "reqwest with_http_client {status}"
+            );
         }
         for request in other.requests() {
             assert_eq!(
                 request.header("authorization"),
                 None,
-                "reqwest with_client {status}: the key reached the other host"
+                "reqwest with_http_client {status}: the key reached the other host"
             );
             assert!(
                 !String::from_utf8_lossy(&request.body).contains(mock.secret_key()),
-                "reqwest with_client {status}"
+                "reqwest with_http_client {status}"
             );
         }
     }

@@ -166,7 +166,7 @@ fn honest_paths(adapter: Adapter) -> Secrets {
     secrets.add_key(mock.secret_key());
 
     let token = client
-        .create(CreateSignInToken::new(&user).expires_in_seconds(600))
+        .create(CreateSignInToken::new(&user).with_expires_in_seconds(600))
         .unwrap();
     secrets.add_token(&token);
     client.revoke(&token.id).unwrap();

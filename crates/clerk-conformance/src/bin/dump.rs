@@ -158,10 +158,10 @@ fn sdk_requests() -> Result<Vec<Value>, String> {
                       org: Option<&str>| {
         let mut op = CreateSignInToken::new(user);
         if let Some(d) = lifetime {
-            op = op.expires_in(d);
+            op = op.with_expires_in(d);
         }
         if let Some(o) = org {
-            op = op.org_id(o);
+            op = op.with_org_id(o);
         }
         let input = json!({
             "user_id": user,
@@ -363,8 +363,8 @@ fn mock_exchanges() -> Result<Vec<Value>, String> {
         },
         built(
             CreateSignInToken::new(&member)
-                .expires_in_seconds(600)
-                .org_id("org_conformance"),
+                .with_expires_in_seconds(600)
+                .with_org_id("org_conformance"),
             &config,
         )?,
     )?;
@@ -378,7 +378,10 @@ fn mock_exchanges() -> Result<Vec<Value>, String> {
             expect_status: 200,
             expect_code: None,
         },
-        built(CreateSignInToken::new(&user).expires_in_seconds(1), &config)?,
+        built(
+            CreateSignInToken::new(&user).with_expires_in_seconds(1),
+            &config,
+        )?,
     )?;
 
     // Revoke: success, then again (no longer pending), and an accepted one.
@@ -467,7 +470,7 @@ fn mock_exchanges() -> Result<Vec<Value>, String> {
             expect_code: Some("form_param_value_invalid"),
         },
         built(
-            CreateSignInToken::new(&user).org_id("org_conformance"),
+            CreateSignInToken::new(&user).with_org_id("org_conformance"),
             &config,
         )?,
     )?;

@@ -239,8 +239,8 @@ proptest! {
         org in proptest::option::of("\\PC+"),
     ) {
         let mut op = CreateSignInToken::new(user.clone());
-        if let Some(s) = lifetime { op = op.expires_in_seconds(s); }
-        if let Some(o) = &org { op = op.org_id(o.clone()); }
+        if let Some(s) = lifetime { op = op.with_expires_in_seconds(s); }
+        if let Some(o) = &org { op = op.with_org_id(o.clone()); }
         let request = op.build_request(&Config::new("sk_test_x").unwrap()).unwrap();
         let body: Map<String, Value> = serde_json::from_slice(request.body()).unwrap();
         prop_assert_eq!(body.len(), 1 + usize::from(lifetime.is_some()) + usize::from(org.is_some()));

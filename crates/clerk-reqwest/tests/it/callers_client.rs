@@ -68,7 +68,7 @@ fn retrying_5xx() -> reqwest::retry::Builder {
 async fn a_callers_client_never_resends_a_create_on_307_or_308() {
     let server = MockServer::start();
     let user = server.create_user();
-    let client = Client::with_client(config(&server), following_client()).unwrap();
+    let client = Client::with_http_client(config(&server), following_client()).unwrap();
     for status in [307, 308] {
         let before = server.requests().len();
         server.push_fault(Fault::Redirect {
@@ -112,7 +112,7 @@ async fn a_callers_client_never_resends_a_create_on_307_or_308() {
 async fn a_followed_revoke_returns_the_revoked_token() {
     let server = MockServer::start();
     let user = server.create_user();
-    let client = Client::with_client(config(&server), following_client()).unwrap();
+    let client = Client::with_http_client(config(&server), following_client()).unwrap();
     let token = client
         .create_sign_in_token(CreateSignInToken::new(&user))
         .await
@@ -144,7 +144,7 @@ async fn a_callers_retry_policy_never_sends_a_create_twice() {
     let server = MockServer::start();
     let user = server.create_user();
     let http = callers_builder().retry(retrying_5xx()).build().unwrap();
-    let client = Client::with_client(config(&server), http).unwrap();
+    let client = Client::with_http_client(config(&server), http).unwrap();
 
     server.push_fault(Fault::Html502);
     let result = client
@@ -171,7 +171,7 @@ async fn a_callers_builder_is_forced_to_no_redirects_and_no_retries() {
     let builder = callers_builder()
         .redirect(reqwest::redirect::Policy::limited(10))
         .retry(retrying_5xx());
-    let client = Client::with_client_builder(config(&server), builder).unwrap();
+    let client = Client::with_http_client_builder(config(&server), builder).unwrap();
 
     for status in [301, 302, 303, 307, 308] {
         let before = server.requests().len();
@@ -214,7 +214,7 @@ async fn a_callers_short_read_timeout_does_not_cut_a_create_short() {
     let server = MockServer::start();
     let user = server.create_user();
     let builder = callers_builder().read_timeout(Duration::from_millis(50));
-    let client = Client::with_client_builder(config(&server), builder).unwrap();
+    let client = Client::with_http_client_builder(config(&server), builder).unwrap();
     server.push_fault(Fault::Delay {
         delay: Duration::from_millis(300),
     });
@@ -226,7 +226,7 @@ async fn a_callers_short_read_timeout_does_not_cut_a_create_short() {
     assert_eq!(server.tokens()[0].id, token.id);
 
     // The Config's overall timeout still applies.
-    let impatient = Client::with_client_builder(
+    let impatient = Client::with_http_client_builder(
         config(&server).with_timeout(Duration::from_millis(200)),
         callers_builder(),
     )
@@ -251,7 +251,7 @@ async fn a_create_is_sent_once_when_a_pooled_connection_drops() {
     let user = server.create_user();
     for client in [
         Client::new(config(&server)).unwrap(),
-        Client::with_client(config(&server), following_client()).unwrap(),
+        Client::with_http_client(config(&server), following_client()).unwrap(),
     ] {
         let before = server.requests().len();
         let connections = server.connections_accepted();
@@ -279,7 +279,7 @@ fn a_builder_that_fails_is_a_setup_error() {
     let server = MockServer::start();
     // reqwest refuses, when building, a TLS configuration it does not know.
     let builder = reqwest::Client::builder().tls_backend_preconfigured(0_u8);
-    let error = Client::with_client_builder(config(&server), builder).unwrap_err();
+    let error = Client::with_http_client_builder(config(&server), builder).unwrap_err();
     assert!(matches!(error.kind(), ErrorKind::Transport(_)), "{error:?}");
 }
 
@@ -389,7 +389,7 @@ async fn a_token_from_a_followed_redirect_reaches_the_caller() {
         .with_base_url(&server.base_url())
         .unwrap()
         .with_timeout(Duration::from_secs(5));
-    let client = Client::with_client(config, following_client()).unwrap();
+    let client = Client::with_http_client(config, following_client()).unwrap();
     let token = client
         .create_sign_in_token(CreateSignInToken::new("user_1"))
         .await
@@ -438,7 +438,7 @@ async fn a_non_2xx_from_a_followed_redirect_is_a_transport_error() {
         .with_base_url(&server.base_url())
         .unwrap()
         .with_timeout(Duration::from_secs(5));
-    let client = Client::with_client(config, following_client()).unwrap();
+    let client = Client::with_http_client(config, following_client()).unwrap();
     let error = client
         .create_sign_in_token(CreateSignInToken::new("user_1"))
         .await

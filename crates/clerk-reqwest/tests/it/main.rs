@@ -77,7 +77,7 @@ async fn a_callers_client_that_follows_redirects_is_caught() {
     let server = MockServer::start();
     let elsewhere = MockServer::start();
     let user = server.create_user();
-    let client = Client::with_client(config(&server), following_client()).unwrap();
+    let client = Client::with_http_client(config(&server), following_client()).unwrap();
 
     let not_found = client
         .create_sign_in_token(CreateSignInToken::new("user_nobody"))
@@ -119,7 +119,7 @@ async fn a_callers_client_that_follows_redirects_is_caught() {
     assert!(server.tokens().is_empty());
 
     // The per-request timeout of the Config applies to the caller's client.
-    let impatient = Client::with_client(
+    let impatient = Client::with_http_client(
         config(&server).with_timeout(Duration::from_millis(200)),
         following_client(),
     )
@@ -259,7 +259,20 @@ mod tracing_output {
             .enable_all()
             .build()
             .unwrap();
+        // tracing caches each callsite's interest for the whole process. With
+        // one dispatcher registered, a callsite first reached by another test's
+        // thread (which has no subscriber) is cached as "never" and this
+        // capture would miss it. A second dispatcher, alive for the test, makes
+        // every registration ask all of them; the rebuild covers callsites
+        // registered before.
+        let _anchor = tracing::Dispatch::new(
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_writer(std::io::sink)
+                .finish(),
+        );
         let token = tracing::subscriber::with_default(subscriber, || {
+            tracing::callsite::rebuild_interest_cache();
             runtime.block_on(async {
                 server.push_fault(Fault::RateLimited {
                     retry_after: "0".into(),

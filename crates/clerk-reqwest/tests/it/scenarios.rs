@@ -34,7 +34,7 @@ impl clerk_scenarios::Driver for Reqwest {
                 certificate_der,
             ))
             .no_proxy();
-        Client::with_client_builder(config, builder).expect("a client")
+        Client::with_http_client_builder(config, builder).expect("a client")
     }
 
     fn create(client: &Client, request: CreateSignInToken) -> Result<SignInToken, Error> {

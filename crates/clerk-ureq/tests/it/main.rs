@@ -179,7 +179,20 @@ mod tracing_output {
             .with_writer(move || writer.clone())
             .with_ansi(false)
             .finish();
+        // tracing caches each callsite's interest for the whole process. With
+        // one dispatcher registered, a callsite first reached by another test's
+        // thread (which has no subscriber) is cached as "never" and this
+        // capture would miss it. A second dispatcher, alive for the test, makes
+        // every registration ask all of them; the rebuild covers callsites
+        // registered before.
+        let _anchor = tracing::Dispatch::new(
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_writer(std::io::sink)
+                .finish(),
+        );
         let token = tracing::subscriber::with_default(subscriber, || {
+            tracing::callsite::rebuild_interest_cache();
             server.push_fault(Fault::RateLimited {
                 retry_after: "0".into(),
             });
