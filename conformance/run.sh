@@ -64,10 +64,18 @@ cargo run --locked --quiet -p clerk-conformance --bin dump -- "$out_abs"
 step "validate requests, generate and validate responses, negative checks (validate.py)"
 "$venv/bin/python" conformance/validate.py check --spec "$spec" --dir "$out_abs" || failed=1
 
-step "clerk-core parses every response (cargo test --test responses)"
+step "clerk-core parses every response (cargo test --test responses -- --ignored)"
+# The test is #[ignore]d so that a plain `cargo test` reports it as ignored
+# rather than passed; here it is run on purpose, and it must have run.
 if [ -f "$out_abs/responses.jsonl" ]; then
+  log=$out_abs/responses-test.log
   CLERK_CONFORMANCE_DIR=$out_abs cargo test --locked --quiet -p clerk-conformance --test responses \
-    -- --nocapture || failed=1
+    -- --ignored --exact clerk_core_parses_every_documented_response --nocapture 2>&1 \
+    | tee "$log" || failed=1
+  if ! grep -q '^test result: ok\. 1 passed; 0 failed' "$log"; then
+    echo "conformance: the responses test did not run and pass exactly once" >&2
+    failed=1
+  fi
 else
   echo "no generated responses to parse" >&2
   failed=1

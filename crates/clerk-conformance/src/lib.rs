@@ -14,8 +14,10 @@
 //!   with `clerk-core`, and compares the typed result with the JSON: a
 //!   [`SignInToken`](clerk_core::SignInToken) whose fields equal the body, or
 //!   an [`ErrorKind::Api`](clerk_core::ErrorKind::Api) with the body's codes
-//!   and trace id. Without `CLERK_CONFORMANCE_DIR` it says it is skipped and
-//!   passes; `run.sh` always sets it.
+//!   and trace id. It is `#[ignore]`d, so a plain `cargo test` reports it as
+//!   ignored; `run.sh` runs it with `--ignored` and `CLERK_CONFORMANCE_DIR`
+//!   set, and fails unless it ran and passed. Run with `--ignored` but
+//!   without `CLERK_CONFORMANCE_DIR`, it fails.
 //!
 //! The JSON-lines formats are described in `conformance/README.md`.
 
