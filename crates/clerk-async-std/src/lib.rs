@@ -48,10 +48,13 @@
 //!   read, so sequential calls share one connection and `n` concurrent calls
 //!   use at most `n`. One left idle for 15 s is closed.
 //!
-//! A failure to connect (DNS, refused, connect timeout, TLS handshake) is
-//! reported as [`Delivery::NotSent`]; every other transport failure as
-//! `MaybeSent`, which is what keeps a create from being retried when the
-//! server may have acted on it.
+//! A failure before hyper was handed the request is reported as
+//! [`Delivery::NotSent`]: a failure to connect (DNS, refused, connect
+//! timeout, TLS handshake), the attempt's deadline passing while a
+//! connection was being taken from the pool or opened, and a request hyper
+//! hands back unwritten because the connection closed first. Every other
+//! transport failure is `MaybeSent`, which is what keeps a create from
+//! being retried when the server may have acted on it.
 //!
 //! # Features
 //!
