@@ -40,6 +40,13 @@
 //!
 //! - Connects within [`Config::connect_timeout`] (TCP and TLS), and finishes
 //!   the whole exchange, connecting included, within [`Config::timeout`].
+//! - Tries every address of the host, RFC 8305 style: the addresses in the
+//!   system resolver's order, alternating IPv6 and IPv4; the next one starts
+//!   when the one before is refused, or has not connected within 250 ms
+//!   while that one goes on; the first to connect is used. An address that
+//!   drops packets (a broken IPv6 route, typically) so costs 250 ms per new
+//!   connection, not the whole connect timeout. All of it within the one
+//!   connect timeout.
 //! - Reads at most [`Config::max_body_bytes`] of the reply, counted as the
 //!   bytes arrive.
 //! - Never follows a redirect, never compresses, adds no header but `Host`,
