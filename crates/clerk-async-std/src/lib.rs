@@ -53,7 +53,7 @@
 //!   keeps every response header.
 //! - Reuses connections: one goes back to the pool as soon as its reply is
 //!   read, so sequential calls share one connection and `n` concurrent calls
-//!   use at most `n`. At most 32 stay idle per origin (one put back beyond
+//!   use at most `n`. At most 64 stay idle per origin (one put back beyond
 //!   that closes the one idle longest), and one left idle for 15 s is
 //!   closed then, a few milliseconds late at most.
 //!
