@@ -10,8 +10,10 @@
 //! `block_on`, since the sockets, the retry sleeps and each connection's
 //! driver task live on async-io's and async-std's own threads, and the
 //! per-attempt deadlines on one thread of this crate's (`clerk-deadlines`,
-//! started on first use), which ends an attempt on time even while every
-//! executor thread is busy.
+//! started on first use; cheaper per attempt than a reactor timer with many
+//! calls in flight). Like async-io's timer, it needs no executor thread, so
+//! an attempt ends on time even while every executor thread is busy; should
+//! the thread fail to start, async-io's timer keeps the deadlines instead.
 //!
 //! **In scope:** sending each attempt, reading the reply under the body cap
 //! and the timeouts, sleeping between retries. **Out of scope:** everything
