@@ -299,6 +299,7 @@ mod tests {
 
     #[test]
     fn a_shorter_deadline_wakes_a_sleeping_thread() {
+        let _free = crate::executor_threads_free();
         let d = deadlines();
         // The thread first sleeps towards a deadline 30 s away ...
         let slow = async_std::task::spawn(async move {
@@ -320,6 +321,7 @@ mod tests {
 
     #[test]
     fn many_attempts_each_end_on_their_own_deadline() {
+        let _free = crate::executor_threads_free();
         let d = deadlines();
         let start = Instant::now();
         let tasks: Vec<_> = (0..50u64)
@@ -385,6 +387,9 @@ mod tests {
     /// would otherwise hang.
     #[test]
     fn a_deadline_fires_while_every_executor_thread_is_blocked() {
+        let _held = crate::EXECUTOR_THREADS
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         let d = deadlines();
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -275,6 +275,20 @@ fn jitter() -> f64 {
     clerk_core::jitter_from_bits(hasher.finish())
 }
 
+/// Unit tests that block every async-std executor thread hold this for
+/// writing; tests whose timing needs those threads (the pool's sweeper and
+/// connection tasks run there) hold it for reading, so the two never
+/// overlap.
+#[cfg(test)]
+pub(crate) static EXECUTOR_THREADS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+#[cfg(test)]
+pub(crate) fn executor_threads_free() -> std::sync::RwLockReadGuard<'static, ()> {
+    EXECUTOR_THREADS
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{ErrorKind as IoKind, Read, Write};
@@ -366,6 +380,7 @@ mod tests {
 
     #[test]
     fn the_pool_closes_idle_connections_on_its_timer() {
+        let _free = executor_threads_free();
         let (base, closed) = one_reply_then_watch(Duration::from_secs(5));
         let client = client(&base, Duration::from_millis(100));
         async_std::task::block_on(async {
@@ -384,6 +399,7 @@ mod tests {
 
     #[test]
     fn the_pool_keeps_connections_within_the_idle_timeout() {
+        let _free = executor_threads_free();
         let (base, closed) = one_reply_then_watch(Duration::from_millis(600));
         let client = client(&base, Duration::from_secs(15));
         smol::block_on(async {
@@ -402,6 +418,7 @@ mod tests {
     /// closed on time, not up to half an idle timeout late.
     #[test]
     fn the_pool_closes_an_idle_connection_on_time() {
+        let _free = executor_threads_free();
         let idle = Duration::from_millis(600);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -430,6 +447,7 @@ mod tests {
     /// the rest are closed as they come back, not kept for the idle timeout.
     #[test]
     fn the_pool_keeps_at_most_its_cap_of_idle_connections() {
+        let _free = executor_threads_free();
         let burst = pool::MAX_IDLE_PER_ORIGIN + 8;
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}/v1", listener.local_addr().unwrap());

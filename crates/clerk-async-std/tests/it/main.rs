@@ -12,9 +12,7 @@ mod transport;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clerk_async_std::{Client, Config, RetryPolicy};
 use clerk_mock::MockServer;
@@ -93,34 +91,4 @@ fn blackhole_at(ip: &str) -> Blackhole {
 
 fn blackhole() -> Blackhole {
     blackhole_at("127.0.0.1")
-}
-
-/// Holds every thread of async-std's executor for `time` (blocked in a
-/// plain sleep), once all of them are held; await the result to release
-/// nothing but the tasks' handles.
-fn block_every_async_std_worker(time: Duration) -> impl Future<Output = ()> {
-    let workers = std::env::var("ASYNC_STD_THREAD_COUNT")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let held = Arc::new(AtomicUsize::new(0));
-    let tasks: Vec<_> = (0..workers)
-        .map(|_| {
-            let held = held.clone();
-            async_std::task::spawn(async move {
-                held.fetch_add(1, Ordering::SeqCst);
-                std::thread::sleep(time);
-            })
-        })
-        .collect();
-    let start = Instant::now();
-    while held.load(Ordering::SeqCst) < workers {
-        assert!(start.elapsed() < Duration::from_secs(10), "workers busy");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    async move {
-        for task in tasks {
-            task.await;
-        }
-    }
 }

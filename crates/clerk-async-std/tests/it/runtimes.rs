@@ -8,10 +8,10 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use clerk_async_std::{Client, Config, CreateSignInToken, RetryPolicy, SignInTokenStatus};
+use clerk_async_std::{CreateSignInToken, SignInTokenStatus};
 use clerk_mock::{Fault, MockServer};
 
-use crate::{assert_no_tokio_runtime, block_every_async_std_worker, client_for};
+use crate::{assert_no_tokio_runtime, client_for};
 
 #[test]
 fn many_tasks_on_one_smol_executor_thread_wait_together() {
@@ -138,53 +138,6 @@ fn a_bare_block_on_with_a_retry_wait() {
     .unwrap();
     assert_eq!(token.user_id, user);
     assert_eq!(server.requests().len(), 2);
-}
-
-/// The attempt's timeout ends a call while every thread of async-std's
-/// executor is blocked (so the connection's driver, a task there, never
-/// runs and the reply never comes), under async-std's, smol's and a bare
-/// `block_on`.
-#[test]
-fn the_timeout_fires_while_every_executor_thread_is_blocked() {
-    // Accepts connections and never reads or answers.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        let mut held = Vec::new();
-        while let Ok((conn, _)) = listener.accept() {
-            held.push(conn);
-        }
-    });
-    let timeout = Duration::from_millis(200);
-    let config = Config::new("sk_test_x")
-        .unwrap()
-        .with_base_url(&format!("http://{addr}/v1"))
-        .unwrap()
-        .with_retry_policy(RetryPolicy::never())
-        .with_timeout(timeout);
-    let client = Client::new(config).unwrap();
-    let call = || client.create_sign_in_token(CreateSignInToken::new("user_x"));
-    let block_ons: [(&str, &dyn Fn() -> Duration); 3] = [
-        ("async-std", &|| timed(|| async_std::task::block_on(call()))),
-        ("smol", &|| timed(|| smol::block_on(call()))),
-        ("bare", &|| timed(|| bare_block_on(call()))),
-    ];
-    for (name, run) in block_ons {
-        let held = block_every_async_std_worker(Duration::from_millis(1200));
-        let took = run();
-        assert!(took >= timeout, "{name}: {took:?}");
-        assert!(took < Duration::from_millis(800), "{name}: {took:?}");
-        smol::block_on(held);
-    }
-}
-
-/// How long `call` took to fail with a timeout.
-fn timed<T: std::fmt::Debug>(call: impl FnOnce() -> Result<T, clerk_async_std::Error>) -> Duration {
-    let start = Instant::now();
-    let err = call().unwrap_err();
-    let took = start.elapsed();
-    assert!(err.is_timeout(), "{err:?}");
-    took
 }
 
 /// Thread names of this process (Linux: /proc/self/task/*/comm).

@@ -1,18 +1,16 @@
 //! Transport failures the shared table does not cover: the body cap's edge,
 //! a reply that is not HTTP, a refused connection, a connection that never
-//! opens, one closed before the request was written, and the Delivery each
-//! one reports.
+//! opens, and the Delivery each one reports. (One closed before the
+//! request was written: `tests/blocked.rs`.)
 
 use std::error::Error as _;
 use std::time::{Duration, Instant};
 
 use clerk_async_std::clerk_core::{Delivery, TransportErrorKind};
-use clerk_async_std::{Client, Config, CreateSignInToken, Error, ErrorKind, RetryPolicy};
+use clerk_async_std::{Client, Config, CreateSignInToken, Error, ErrorKind};
 use clerk_mock::{Fault, MockServer};
 
-use crate::{
-    blackhole, block_every_async_std_worker, client_for, config_for, fast_retries, on_both_runtimes,
-};
+use crate::{blackhole, client_for, config_for, fast_retries, on_both_runtimes};
 
 fn transport(err: &Error) -> (TransportErrorKind, Delivery) {
     match err.kind() {
@@ -135,32 +133,5 @@ fn a_deadline_while_connecting_is_not_sent_and_create_is_retried() {
             (TransportErrorKind::Timeout, Delivery::NotSent)
         );
         assert_eq!(err.attempts(), 3);
-    });
-}
-
-/// A server that closes a new connection at once: hyper notices the close
-/// before it writes the request (every async-std thread, where the
-/// connection's driver runs, is held until then) and hands the request
-/// back. Nothing was written: `NotSent`.
-#[test]
-fn a_request_handed_back_on_a_new_connection_is_not_sent() {
-    on_both_runtimes(|| async {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = std::thread::spawn(move || drop(listener.accept().unwrap()));
-        let config = Config::new("sk_test_x")
-            .unwrap()
-            .with_base_url(&format!("http://{addr}/v1"))
-            .unwrap()
-            .with_retry_policy(RetryPolicy::never());
-        let client = Client::new(config).unwrap();
-        let held = block_every_async_std_worker(Duration::from_millis(500));
-        let err = client
-            .create_sign_in_token(CreateSignInToken::new("user_x"))
-            .await
-            .unwrap_err();
-        assert_eq!(transport(&err).1, Delivery::NotSent, "{err:?}");
-        server.join().unwrap();
-        held.await;
     });
 }
