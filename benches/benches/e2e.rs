@@ -12,7 +12,9 @@
 //! sequential calls per contender; `CONC_ROUNDS` (25) rounds of `CONC_CALLS`
 //! (20000) calls with `IN_FLIGHT` (64) in flight; `RSS_CALLS` (100000) calls
 //! per contender, 64 in flight, for resident memory, each contender in a
-//! process of its own.
+//! process of its own. `CONTENDERS` (names separated by commas, as the
+//! tables print them) runs only those in the sequential and concurrency
+//! sections, and prints only the ratios between them.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -482,6 +484,9 @@ fn sequential(addr: SocketAddr, server_pid: u32) {
 
 fn print_ratios(r: &Rounds, pairs: &[(&str, &str, &str)]) {
     for (a, b, target) in pairs {
+        if !(r.has(a) && r.has(b)) {
+            continue;
+        }
         let (median, min, max) = r.ratio(a, b);
         println!("| {a} / {b} | {median:.3} | {min:.3} | {max:.3} | {target} |");
     }
@@ -702,6 +707,9 @@ fn concurrency(addr: SocketAddr, server_pid: u32) {
         ("clerk-reqwest", "clerk-rs", "(for reference)"),
         ("clerk-async-std", "clerk-rs", "(for reference)"),
     ] {
+        if !(r.has(a) && r.has(b)) {
+            continue;
+        }
         // Throughput ratio = 1 / time ratio; min and max swap.
         let (median, min, max) = r.ratio(a, b);
         println!(

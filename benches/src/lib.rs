@@ -182,13 +182,19 @@ pub struct Rounds {
 /// phase of the machine nor going first favours anyone. Each contender is
 /// warmed up with `warmup` calls first. `probe` tells the server
 /// process's CPU time so far and the connections it has accepted.
+///
+/// With `CONTENDERS` set (names separated by commas), only those run.
 pub fn interleave(
-    contenders: &mut [Contender<'_>],
+    contenders: &mut Vec<Contender<'_>>,
     warmup: u64,
     rounds: usize,
     calls: u64,
     probe: &dyn Fn() -> (Duration, u64),
 ) -> Rounds {
+    if let Ok(wanted) = std::env::var("CONTENDERS") {
+        let wanted: Vec<&str> = wanted.split(',').map(str::trim).collect();
+        contenders.retain(|c| wanted.contains(&c.name));
+    }
     for c in contenders.iter_mut() {
         (c.run)(warmup);
     }
@@ -224,6 +230,11 @@ pub fn interleave(
 }
 
 impl Rounds {
+    /// Whether `name` ran (see `CONTENDERS`).
+    pub fn has(&self, name: &str) -> bool {
+        self.names.contains(&name)
+    }
+
     fn index(&self, name: &str) -> usize {
         self.names
             .iter()

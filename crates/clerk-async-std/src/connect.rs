@@ -4,14 +4,16 @@
 use std::cell::RefCell;
 use std::error::Error as StdError;
 use std::fmt;
+use std::future::{Future, poll_fn};
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_std::io::{Read as AsyncRead, Write as AsyncWrite};
-use async_std::net::TcpStream;
+use async_std::net::{TcpStream, ToSocketAddrs};
 use clerk_core::TransportErrorKind;
 use clerk_core::http::Uri;
 use clerk_core::http::uri::{Authority, PathAndQuery, Scheme};
@@ -85,6 +87,11 @@ impl Origin {
     }
 }
 
+/// How long an address has to connect before the next one is tried
+/// alongside it: RFC 8305's "Connection Attempt Delay" (250 ms recommended;
+/// hyper-util and reqwest use 300 ms).
+const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
 /// Opens connections: TCP with async-std, then TLS with rustls for
 /// `https`, all within the connect timeout.
 #[derive(Clone)]
@@ -104,14 +111,39 @@ impl Connector {
     /// A connection to `origin`. Nothing has been written on it but the TLS
     /// handshake.
     pub(crate) async fn connect(&self, origin: &Origin) -> Result<Stream, ConnectError> {
-        match async_std::future::timeout(self.timeout, self.establish(origin)).await {
+        self.within_timeout(async {
+            let addrs = resolve(origin).await?;
+            self.establish(origin, addrs).await
+        })
+        .await
+    }
+
+    /// A connection to `origin` at one of `addrs`, resolved by the caller.
+    #[cfg(test)]
+    pub(crate) async fn connect_to(
+        &self,
+        origin: &Origin,
+        addrs: Vec<SocketAddr>,
+    ) -> Result<Stream, ConnectError> {
+        self.within_timeout(self.establish(origin, addrs)).await
+    }
+
+    async fn within_timeout(
+        &self,
+        connecting: impl Future<Output = Result<Stream, ConnectError>>,
+    ) -> Result<Stream, ConnectError> {
+        match async_std::future::timeout(self.timeout, connecting).await {
             Ok(result) => result,
             Err(elapsed) => Err(ConnectError::new(TransportErrorKind::Timeout, elapsed)),
         }
     }
 
-    async fn establish(&self, origin: &Origin) -> Result<Stream, ConnectError> {
-        let tcp = TcpStream::connect((origin.host(), origin.port()))
+    async fn establish(
+        &self,
+        origin: &Origin,
+        addrs: Vec<SocketAddr>,
+    ) -> Result<Stream, ConnectError> {
+        let tcp = connect_any(addrs, ATTEMPT_DELAY)
             .await
             .map_err(|e| ConnectError::new(TransportErrorKind::Connect, e))?;
         // Small requests go out at once; a failure here only costs latency.
@@ -131,6 +163,97 @@ impl Connector {
                     Err(e) => ConnectError::new(TransportErrorKind::Tls, e),
                 })?;
         Ok(Stream::Tls(Box::new(tls)))
+    }
+}
+
+/// The host's addresses, in the resolver's order: the system's resolver on
+/// a blocking thread of async-std's, or the address itself for an IP
+/// literal.
+async fn resolve(origin: &Origin) -> Result<Vec<SocketAddr>, ConnectError> {
+    let addrs = (origin.host(), origin.port())
+        .to_socket_addrs()
+        .await
+        .map_err(|e| ConnectError::new(TransportErrorKind::Connect, e))?;
+    Ok(addrs.collect())
+}
+
+/// One TCP attempt in flight.
+type Attempt = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+
+/// A TCP connection to the first of `addrs` to connect, RFC 8305 style
+/// ("Happy Eyeballs"): the addresses are tried in turn, alternating address
+/// families; each one starts when the one before has failed or has not
+/// connected within `delay`, while the earlier attempts go on. The first
+/// attempt to connect wins and the others are dropped. A host whose first
+/// address drops packets (a broken IPv6 route, typically) so costs `delay`,
+/// not the whole connect timeout, which the caller keeps over all of it.
+/// With every attempt failed, the last error.
+async fn connect_any(addrs: Vec<SocketAddr>, delay: Duration) -> io::Result<TcpStream> {
+    let mut addrs = interleave_families(addrs).into_iter().peekable();
+    let mut attempts: Vec<Attempt> = Vec::new();
+    // When the newest attempt's head start is over, if there is a next one.
+    let mut head_start: Option<Pin<Box<dyn Future<Output = ()> + Send>>> = None;
+    let mut last_error = None;
+    poll_fn(|cx| {
+        loop {
+            let mut start_next = attempts.is_empty();
+            let mut i = 0;
+            while let Some(attempt) = attempts.get_mut(i) {
+                match attempt.as_mut().poll(cx) {
+                    Poll::Ready(Ok(tcp)) => return Poll::Ready(Ok(tcp)),
+                    Poll::Ready(Err(e)) => {
+                        // Dropped at once: its socket is closed.
+                        drop(attempts.swap_remove(i));
+                        last_error = Some(e);
+                        start_next = true;
+                    }
+                    Poll::Pending => i += 1,
+                }
+            }
+            if let Some(timer) = head_start.as_mut()
+                && timer.as_mut().poll(cx).is_ready()
+            {
+                start_next = true;
+            }
+            if !start_next {
+                return Poll::Pending;
+            }
+            head_start = None;
+            match addrs.next() {
+                Some(addr) => {
+                    attempts.push(Box::pin(TcpStream::connect(addr)));
+                    if addrs.peek().is_some() {
+                        head_start = Some(Box::pin(async_std::task::sleep(delay)));
+                    }
+                    // Poll the new attempt and its timer.
+                }
+                None if attempts.is_empty() => {
+                    return Poll::Ready(Err(last_error.take().unwrap_or_else(|| {
+                        io::Error::new(io::ErrorKind::NotFound, "the host has no address")
+                    })));
+                }
+                // Nothing left to start: wait for those in flight.
+                None => return Poll::Pending,
+            }
+        }
+    })
+    .await
+}
+
+/// The addresses in the resolver's order, but alternating between IPv6
+/// and IPv4 from the first address's family on (RFC 8305, section 4).
+fn interleave_families(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    let Some(first_v6) = addrs.first().map(SocketAddr::is_ipv6) else {
+        return addrs;
+    };
+    let (first, other): (Vec<_>, Vec<_>) = addrs.into_iter().partition(|a| a.is_ipv6() == first_v6);
+    let mut out = Vec::with_capacity(first.len() + other.len());
+    let (mut first, mut other) = (first.into_iter(), other.into_iter());
+    loop {
+        match (first.next(), other.next()) {
+            (None, None) => return out,
+            (a, b) => out.extend(a.into_iter().chain(b)),
+        }
     }
 }
 
@@ -331,8 +454,169 @@ impl hyper::rt::Write for Stream {
 #[cfg(test)]
 mod tests {
     use std::net::TcpListener;
+    use std::time::Instant;
 
     use super::*;
+
+    /// A loopback address that never answers a SYN: a listener whose
+    /// accept queue is full and never drained, so Linux drops further SYNs
+    /// (what a broken route looks like to the client).
+    struct Blackhole {
+        addr: SocketAddr,
+        _listener: TcpListener,
+        _queued: Vec<std::net::TcpStream>,
+    }
+
+    fn blackhole(ip: &str) -> Blackhole {
+        let listener = TcpListener::bind((ip, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut queued = Vec::new();
+        while let Ok(conn) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100))
+        {
+            queued.push(conn);
+            assert!(queued.len() < 10_000, "the accept queue never fills");
+        }
+        Blackhole {
+            addr,
+            _listener: listener,
+            _queued: queued,
+        }
+    }
+
+    /// A port on `ip` where nothing listens: connecting is refused.
+    fn refused(ip: &str) -> SocketAddr {
+        TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap()
+    }
+
+    fn plain(timeout: Duration) -> (Connector, Origin) {
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        let uri: Uri = "http://clerk.test/v1".parse().unwrap();
+        (Connector::new(tls, timeout), Origin::split(&uri).unwrap().0)
+    }
+
+    fn connect_to(
+        timeout: Duration,
+        addrs: Vec<SocketAddr>,
+    ) -> (Result<Stream, ConnectError>, Duration) {
+        let (connector, origin) = plain(timeout);
+        let start = Instant::now();
+        let result = smol::block_on(connector.connect_to(&origin, addrs));
+        (result, start.elapsed())
+    }
+
+    fn peer(stream: &Stream) -> SocketAddr {
+        match stream {
+            Stream::Plain(tcp) => tcp.peer_addr().unwrap(),
+            Stream::Tls(_) => unreachable!("plain http"),
+        }
+    }
+
+    /// A host whose first address does not answer (an IPv6 route that
+    /// drops packets, say) is reached at its next address a moment later,
+    /// not after the whole connect timeout, and not never.
+    #[test]
+    fn a_silent_first_address_does_not_use_up_the_connect_timeout() {
+        let hole = blackhole("::1");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let good = listener.local_addr().unwrap();
+        let (result, took) = connect_to(Duration::from_secs(3), vec![hole.addr, good]);
+        let stream = result.unwrap();
+        assert_eq!(peer(&stream), good);
+        assert!(took >= ATTEMPT_DELAY, "{took:?}");
+        assert!(took < Duration::from_secs(1), "{took:?}");
+    }
+
+    /// The earlier attempt keeps going while the next one starts: the
+    /// first to connect wins, even if it is the first address.
+    #[test]
+    fn a_slow_first_address_may_still_win() {
+        let slow = blackhole("127.0.0.1");
+        let also_silent = blackhole("::1");
+        let target = slow.addr;
+        // Drain the slow listener's queue after a while: the first
+        // attempt's SYN, retransmitted after a second, then gets through.
+        let listener = slow._listener.try_clone().unwrap();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let connected = done.clone();
+        let drain = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            let mut accepted = Vec::new();
+            listener.set_nonblocking(true).unwrap();
+            let start = Instant::now();
+            while !done.load(std::sync::atomic::Ordering::SeqCst)
+                && start.elapsed() < Duration::from_secs(4)
+            {
+                match listener.accept() {
+                    Ok((conn, _)) => accepted.push(conn),
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            accepted.len()
+        });
+        let (result, took) = connect_to(Duration::from_secs(5), vec![target, also_silent.addr]);
+        connected.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(peer(&result.unwrap()), target, "after {took:?}");
+        assert!(drain.join().unwrap() > 0);
+    }
+
+    #[test]
+    fn address_families_alternate_from_the_first() {
+        let v6 = |n: u16| SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, n], 443));
+        let v4 = |n: u8| SocketAddr::from(([10, 0, 0, n], 443));
+        assert_eq!(
+            interleave_families(vec![v6(1), v6(2), v6(3), v4(1), v4(2)]),
+            vec![v6(1), v4(1), v6(2), v4(2), v6(3)]
+        );
+        assert_eq!(
+            interleave_families(vec![v4(1), v4(2), v6(1)]),
+            vec![v4(1), v6(1), v4(2)]
+        );
+        assert_eq!(interleave_families(vec![v4(1)]), vec![v4(1)]);
+        assert_eq!(interleave_families(Vec::new()), Vec::new());
+    }
+
+    /// A refused address moves on to the next at once.
+    #[test]
+    fn a_refused_address_moves_on_at_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let good = listener.local_addr().unwrap();
+        let (result, took) = connect_to(
+            Duration::from_secs(3),
+            vec![refused("::1"), refused("127.0.0.1"), good],
+        );
+        assert_eq!(peer(&result.unwrap()), good);
+        assert!(took < ATTEMPT_DELAY, "{took:?}");
+    }
+
+    /// When every address refuses, the socket's error comes back at once.
+    #[test]
+    fn every_address_refused_is_a_connect_error() {
+        let (result, took) = connect_to(
+            Duration::from_secs(3),
+            vec![refused("::1"), refused("127.0.0.1")],
+        );
+        let err = result.err().unwrap();
+        assert_eq!(err.kind, TransportErrorKind::Connect);
+        let io = err.source().unwrap().downcast_ref::<io::Error>().unwrap();
+        assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused);
+        assert!(took < Duration::from_secs(1), "{took:?}");
+    }
+
+    /// Silent addresses all share the one connect timeout.
+    #[test]
+    fn silent_addresses_share_the_connect_timeout() {
+        let (a, b, c) = (blackhole("::1"), blackhole("127.0.0.1"), blackhole("::1"));
+        let (result, took) = connect_to(Duration::from_millis(700), vec![a.addr, b.addr, c.addr]);
+        assert_eq!(result.err().unwrap().kind, TransportErrorKind::Timeout);
+        assert!(took >= Duration::from_millis(700), "{took:?}");
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+    }
 
     /// Bytes sent in pieces larger and smaller than the scratch buffer come
     /// through hyper's read trait whole and in order, whatever room hyper

@@ -5,6 +5,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clerk_core::http::header::HOST;
@@ -56,24 +57,38 @@ impl Http {
 
     /// Sends `request` once; the whole exchange, connecting included, has
     /// `timeout` to finish.
+    ///
+    /// An attempt whose deadline passes before hyper was handed the request
+    /// (while a connection was being taken from the pool, opened or
+    /// handshaken) is [`Delivery::NotSent`]: nothing of it was written, and
+    /// a create may be retried. Once hyper has the request, it is
+    /// `MaybeSent`.
     pub(crate) async fn send_once(&self, request: &Request<Vec<u8>>) -> Outcome<Bytes> {
-        let exchange = pin!(self.exchange(request));
+        let handed = AtomicBool::new(false);
+        let exchange = pin!(self.exchange(request, &handed));
         match Deadlines::global().run(self.timeout, exchange).await {
             Ok(Ok(response)) => Outcome::Response(response),
             Ok(Err(error)) => Outcome::Transport(error),
-            // Where the attempt stood is unknown: the server may have the request.
-            // (Dropping the exchange drops its connection, never pooled.)
+            // Dropping the exchange drops its connection, never pooled.
             Err(elapsed) => Outcome::Transport(TransportError::new(
                 TransportErrorKind::Timeout,
-                Delivery::MaybeSent,
+                // Where the attempt stood once hyper had the request is
+                // unknown: the server may have it.
+                if handed.load(Ordering::Relaxed) {
+                    Delivery::MaybeSent
+                } else {
+                    Delivery::NotSent
+                },
                 elapsed,
             )),
         }
     }
 
+    /// One exchange; `handed` is set while hyper holds the request.
     async fn exchange(
         &self,
         request: &Request<Vec<u8>>,
+        handed: &AtomicBool,
     ) -> Result<Response<Bytes>, TransportError> {
         let (origin, target) = Origin::split(request.uri())
             .map_err(|e| TransportError::new(e.kind, Delivery::NotSent, e))?;
@@ -91,24 +106,39 @@ impl Http {
                     TransportError::new(TransportErrorKind::Other, Delivery::NotSent, e)
                 }
             })?;
+            handed.store(true, Ordering::Relaxed);
             let response = match connection.sender.try_send_request(outgoing).await {
                 Ok(response) => response,
-                Err(mut refused) => match refused.take_message() {
-                    // hyper gave the request back unwritten: a pooled
-                    // connection that had just closed. Try the next one.
-                    Some(request) if connection.reused => {
-                        outgoing = request;
-                        continue;
+                Err(mut refused) => {
+                    let unsent = refused.take_message();
+                    let error = refused.into_error();
+                    match unsent {
+                        // hyper gave the request back unwritten: a pooled
+                        // connection that had just closed. Try the next one.
+                        Some(request) if connection.reused => {
+                            handed.store(false, Ordering::Relaxed);
+                            outgoing = request;
+                            continue;
+                        }
+                        // Given back unwritten on a new connection (closed
+                        // by the server before hyper wrote anything): not
+                        // sent, so the core may retry even a create.
+                        Some(_) => {
+                            return Err(TransportError::new(
+                                classify(&error),
+                                Delivery::NotSent,
+                                error,
+                            ));
+                        }
+                        None => {
+                            return Err(TransportError::new(
+                                classify(&error),
+                                Delivery::MaybeSent,
+                                error,
+                            ));
+                        }
                     }
-                    _ => {
-                        let error = refused.into_error();
-                        return Err(TransportError::new(
-                            classify(&error),
-                            Delivery::MaybeSent,
-                            error,
-                        ));
-                    }
-                },
+                }
             };
             let (parts, body) = response.into_parts();
             let body = read_capped(body, self.max_body_bytes).await?;

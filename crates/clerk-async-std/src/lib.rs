@@ -10,8 +10,10 @@
 //! `block_on`, since the sockets, the retry sleeps and each connection's
 //! driver task live on async-io's and async-std's own threads, and the
 //! per-attempt deadlines on one thread of this crate's (`clerk-deadlines`,
-//! started on first use), which ends an attempt on time even while every
-//! executor thread is busy.
+//! started on first use; cheaper per attempt than a reactor timer with many
+//! calls in flight). Like async-io's timer, it needs no executor thread, so
+//! an attempt ends on time even while every executor thread is busy; should
+//! the thread fail to start, async-io's timer keeps the deadlines instead.
 //!
 //! **In scope:** sending each attempt, reading the reply under the body cap
 //! and the timeouts, sleeping between retries. **Out of scope:** everything
@@ -40,18 +42,30 @@
 //!
 //! - Connects within [`Config::connect_timeout`] (TCP and TLS), and finishes
 //!   the whole exchange, connecting included, within [`Config::timeout`].
+//! - Tries every address of the host, RFC 8305 style: the addresses in the
+//!   system resolver's order, alternating IPv6 and IPv4; the next one starts
+//!   when the one before is refused, or has not connected within 250 ms
+//!   while that one goes on; the first to connect is used. An address that
+//!   drops packets (a broken IPv6 route, typically) so costs 250 ms per new
+//!   connection, not the whole connect timeout. All of it within the one
+//!   connect timeout.
 //! - Reads at most [`Config::max_body_bytes`] of the reply, counted as the
 //!   bytes arrive.
 //! - Never follows a redirect, never compresses, adds no header but `Host`,
 //!   keeps every response header.
 //! - Reuses connections: one goes back to the pool as soon as its reply is
 //!   read, so sequential calls share one connection and `n` concurrent calls
-//!   use at most `n`. One left idle for 15 s is closed.
+//!   use at most `n`. At most 64 stay idle per origin (one put back beyond
+//!   that closes the one idle longest), and one left idle for 15 s is
+//!   closed then, a few milliseconds late at most.
 //!
-//! A failure to connect (DNS, refused, connect timeout, TLS handshake) is
-//! reported as [`Delivery::NotSent`]; every other transport failure as
-//! `MaybeSent`, which is what keeps a create from being retried when the
-//! server may have acted on it.
+//! A failure before hyper was handed the request is reported as
+//! [`Delivery::NotSent`]: a failure to connect (DNS, refused, connect
+//! timeout, TLS handshake), the attempt's deadline passing while a
+//! connection was being taken from the pool or opened, and a request hyper
+//! hands back unwritten because the connection closed first. Every other
+//! transport failure is `MaybeSent`, which is what keeps a create from
+//! being retried when the server may have acted on it.
 //!
 //! # Features
 //!
@@ -261,6 +275,20 @@ fn jitter() -> f64 {
     clerk_core::jitter_from_bits(hasher.finish())
 }
 
+/// Unit tests that block every async-std executor thread hold this for
+/// writing; tests whose timing needs those threads (the pool's sweeper and
+/// connection tasks run there) hold it for reading, so the two never
+/// overlap.
+#[cfg(test)]
+pub(crate) static EXECUTOR_THREADS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+#[cfg(test)]
+pub(crate) fn executor_threads_free() -> std::sync::RwLockReadGuard<'static, ()> {
+    EXECUTOR_THREADS
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{ErrorKind as IoKind, Read, Write};
@@ -299,6 +327,48 @@ mod tests {
         (base, rx)
     }
 
+    /// Reads one request head, and its body if it says it has one.
+    fn read_request(conn: &mut std::net::TcpStream) {
+        let mut buf = [0u8; 4096];
+        let mut got = Vec::new();
+        let head_end = loop {
+            if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            let n = conn.read(&mut buf).unwrap();
+            assert!(n > 0, "closed mid-request");
+            got.extend_from_slice(&buf[..n]);
+        };
+        let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        while got.len() < head_end + length {
+            let n = conn.read(&mut buf).unwrap();
+            assert!(n > 0, "closed mid-body");
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// Waits up to `wait` for the client to close `conn`: how long after
+    /// `since` it did.
+    fn closed_within(
+        conn: &mut std::net::TcpStream,
+        since: Instant,
+        wait: Duration,
+    ) -> Option<Duration> {
+        let mut buf = [0u8; 64];
+        conn.set_read_timeout(Some(wait)).unwrap();
+        match conn.read(&mut buf) {
+            Ok(0) => Some(since.elapsed()),
+            Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) => None,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    const NOT_FOUND: &[u8] = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+
     fn client(base: &str, idle: Duration) -> Client {
         let config = Config::new("sk_test_x")
             .unwrap()
@@ -310,6 +380,7 @@ mod tests {
 
     #[test]
     fn the_pool_closes_idle_connections_on_its_timer() {
+        let _free = executor_threads_free();
         let (base, closed) = one_reply_then_watch(Duration::from_secs(5));
         let client = client(&base, Duration::from_millis(100));
         async_std::task::block_on(async {
@@ -328,6 +399,7 @@ mod tests {
 
     #[test]
     fn the_pool_keeps_connections_within_the_idle_timeout() {
+        let _free = executor_threads_free();
         let (base, closed) = one_reply_then_watch(Duration::from_millis(600));
         let client = client(&base, Duration::from_secs(15));
         smol::block_on(async {
@@ -338,6 +410,86 @@ mod tests {
             None,
             "closed before its idle timeout"
         );
+        drop(client);
+    }
+
+    /// The sweeper wakes when the oldest idle connection's time is up, not
+    /// on a period of its own: a connection put back between two sweeps is
+    /// closed on time, not up to half an idle timeout late.
+    #[test]
+    fn the_pool_closes_an_idle_connection_on_time() {
+        let _free = executor_threads_free();
+        let idle = Duration::from_millis(600);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            for _ in 0..2 {
+                read_request(&mut conn);
+                conn.write_all(NOT_FOUND).unwrap();
+            }
+            closed_within(&mut conn, Instant::now(), Duration::from_secs(5))
+        });
+        let client = client(&base, idle);
+        async_std::task::block_on(async {
+            let _ = client.revoke_sign_in_token("sit_1").await.unwrap_err();
+            // The sweeper has started; the connection goes back again later.
+            async_std::task::sleep(Duration::from_millis(350)).await;
+            let _ = client.revoke_sign_in_token("sit_2").await.unwrap_err();
+        });
+        let after = server.join().unwrap().expect("never closed");
+        assert!(after >= idle - Duration::from_millis(20), "{after:?}");
+        assert!(after < idle + Duration::from_millis(100), "{after:?}");
+        drop(client);
+    }
+
+    /// After a burst, at most `MAX_IDLE_PER_ORIGIN` connections stay idle:
+    /// the rest are closed as they come back, not kept for the idle timeout.
+    #[test]
+    fn the_pool_keeps_at_most_its_cap_of_idle_connections() {
+        let _free = executor_threads_free();
+        let burst = pool::MAX_IDLE_PER_ORIGIN + 8;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        // Every request waits for all the others, so each has a connection
+        // of its own.
+        let all_in = std::sync::Arc::new(std::sync::Barrier::new(burst));
+        let server = std::thread::spawn(move || {
+            let handlers: Vec<_> = (0..burst)
+                .map(|_| {
+                    let (mut conn, _) = listener.accept().unwrap();
+                    let all_in = all_in.clone();
+                    std::thread::spawn(move || {
+                        read_request(&mut conn);
+                        all_in.wait();
+                        conn.write_all(NOT_FOUND).unwrap();
+                        closed_within(&mut conn, Instant::now(), Duration::from_millis(1500))
+                    })
+                })
+                .collect();
+            handlers
+                .into_iter()
+                .filter_map(|h| h.join().unwrap())
+                .count()
+        });
+        let client = client(&base, Duration::from_secs(15));
+        async_std::task::block_on(async {
+            let calls: Vec<_> = (0..burst)
+                .map(|i| {
+                    let client = client.clone();
+                    async_std::task::spawn(async move {
+                        client.revoke_sign_in_token(&format!("sit_{i}")).await
+                    })
+                })
+                .collect();
+            for call in calls {
+                assert_eq!(
+                    call.await.unwrap_err().status().map(|s| s.as_u16()),
+                    Some(404)
+                );
+            }
+        });
+        assert_eq!(server.join().unwrap(), burst - pool::MAX_IDLE_PER_ORIGIN);
         drop(client);
     }
 

@@ -37,7 +37,25 @@
 //! - Resolving the host, and then connecting (TCP and TLS), are each bounded
 //!   by [`Config::connect_timeout`]; a whole attempt (resolving and
 //!   connecting included, to the last body byte) by [`Config::timeout`].
+<<<<<<< HEAD
 //!   No other timeout applies.
+=======
+//! - A host with several addresses is tried by ureq one address at a time,
+//!   in the resolver's order, each with a share of the connect timeout that
+//!   halves from one address to the next (ureq 3.5: 2/3 and 1/3 of it for
+//!   two addresses; 8/15, 4/15, 2/15, 1/15 for four); a refused or
+//!   unreachable address moves on at once. So an address that silently
+//!   drops packets (a broken IPv6 route, typically) does not make calls
+//!   fail, but costs every *new* connection its share: 3.3 s of the default
+//!   5 s connect timeout when it is the first of two addresses (pooled
+//!   connections are not affected). ureq does not try addresses in
+//!   parallel ("Happy Eyeballs", RFC 8305), and changing how it connects
+//!   takes a resolver or connector from its `unversioned` API, which this
+//!   crate does not use. On a host without working IPv6, pass
+//!   [`Client::with_agent`] an agent built with
+//!   `ip_family(ureq::config::IpFamily::Ipv4Only)`; a shorter connect
+//!   timeout also shortens the cost.
+>>>>>>> async-transport
 //! - A body longer than [`Config::max_body_bytes`] ends the attempt with a
 //!   [`BodyTooLarge`](clerk_core::TransportErrorKind::BodyTooLarge) transport
 //!   error; bytes are counted as they arrive, whatever `Content-Length` says.

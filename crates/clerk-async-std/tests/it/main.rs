@@ -11,6 +11,7 @@ mod traces;
 mod transport;
 
 use std::future::Future;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use clerk_async_std::{Client, Config, RetryPolicy};
@@ -62,4 +63,32 @@ fn config_for(server: &MockServer) -> Config {
 
 fn client_for(server: &MockServer) -> Client {
     Client::new(config_for(server)).unwrap()
+}
+
+/// A loopback address that never answers a SYN: a listener whose accept
+/// queue is full and never drained, so Linux drops further SYNs.
+struct Blackhole {
+    addr: SocketAddr,
+    _listener: TcpListener,
+    _queued: Vec<TcpStream>,
+}
+
+fn blackhole_at(ip: &str) -> Blackhole {
+    let listener = TcpListener::bind((ip, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    // Fill the queue until a connection is no longer answered.
+    while let Ok(conn) = TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+        queued.push(conn);
+        assert!(queued.len() < 10_000, "the accept queue never fills");
+    }
+    Blackhole {
+        addr,
+        _listener: listener,
+        _queued: queued,
+    }
+}
+
+fn blackhole() -> Blackhole {
+    blackhole_at("127.0.0.1")
 }

@@ -1,6 +1,7 @@
 //! Transport failures the shared table does not cover: the body cap's edge,
-//! a reply that is not HTTP, a refused connection, and the Delivery each
-//! one reports.
+//! a reply that is not HTTP, a refused connection, a connection that never
+//! opens, and the Delivery each one reports. (One closed before the
+//! request was written: `tests/blocked.rs`.)
 
 use std::error::Error as _;
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use clerk_async_std::clerk_core::{Delivery, TransportErrorKind};
 use clerk_async_std::{Client, Config, CreateSignInToken, Error, ErrorKind};
 use clerk_mock::{Fault, MockServer};
 
-use crate::{client_for, config_for, fast_retries, on_both_runtimes};
+use crate::{blackhole, client_for, config_for, fast_retries, on_both_runtimes};
 
 fn transport(err: &Error) -> (TransportErrorKind, Delivery) {
     match err.kind() {
@@ -105,5 +106,32 @@ fn a_refused_connection_is_not_sent_and_create_is_retried() {
             io.map(|e| e.kind()),
             Some(std::io::ErrorKind::ConnectionRefused)
         );
+    });
+}
+
+/// The attempt's deadline passes while the connection is still being
+/// opened (the server never answers the SYN): nothing was written, so the
+/// attempt is `NotSent` and a create is retried.
+#[test]
+fn a_deadline_while_connecting_is_not_sent_and_create_is_retried() {
+    on_both_runtimes(|| async {
+        let hole = blackhole();
+        let config = Config::new("sk_test_x")
+            .unwrap()
+            .with_base_url(&format!("http://{}/v1", hole.addr))
+            .unwrap()
+            .with_retry_policy(fast_retries())
+            .with_connect_timeout(Duration::from_secs(10))
+            .with_timeout(Duration::from_millis(200));
+        let client = Client::new(config).unwrap();
+        let err = client
+            .create_sign_in_token(CreateSignInToken::new("user_x"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            transport(&err),
+            (TransportErrorKind::Timeout, Delivery::NotSent)
+        );
+        assert_eq!(err.attempts(), 3);
     });
 }

@@ -3,6 +3,7 @@
 //! errors of a connection that never opened, the body cap's edge, `Debug`,
 //! and the `tracing` output.
 
+mod addresses;
 mod callers_agent;
 mod scenarios;
 

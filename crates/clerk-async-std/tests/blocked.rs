@@ -1,0 +1,147 @@
+//! Tests that hold every thread of async-std's executor for a while: a
+//! binary of their own, so that no other test's timing waits on those
+//! threads. (The connection's driver tasks and the pool's sweeper run
+//! there; the sockets, the timers and the deadlines do not.)
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use clerk_async_std::clerk_core::Delivery;
+use clerk_async_std::{Client, Config, CreateSignInToken, ErrorKind, RetryPolicy};
+
+/// Holds every thread of async-std's executor for `time` (blocked in a
+/// plain sleep), once all of them are held; await the result to join them.
+fn block_every_async_std_worker(time: Duration) -> impl Future<Output = ()> {
+    let workers = std::env::var("ASYNC_STD_THREAD_COUNT")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
+    let held = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let held = held.clone();
+            async_std::task::spawn(async move {
+                held.fetch_add(1, Ordering::SeqCst);
+                thread::sleep(time);
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    while held.load(Ordering::SeqCst) < workers {
+        assert!(start.elapsed() < Duration::from_secs(10), "workers busy");
+        thread::sleep(Duration::from_millis(2));
+    }
+    async move {
+        for task in tasks {
+            task.await;
+        }
+    }
+}
+
+/// The smallest executor: polls on the calling thread, parks in between.
+fn bare_block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        thread::park();
+    }
+}
+
+fn delivery(err: &clerk_async_std::Error) -> Delivery {
+    match err.kind() {
+        ErrorKind::Transport(t) => t.delivery,
+        other => panic!("not a transport error: {other:?}"),
+    }
+}
+
+/// The attempt's timeout ends a call while every thread of async-std's
+/// executor is blocked (so the connection's driver, a task there, never
+/// runs and the reply never comes), under async-std's, smol's and a bare
+/// `block_on`.
+#[test]
+fn the_timeout_fires_while_every_executor_thread_is_blocked() {
+    // Accepts connections and never reads or answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept() {
+            held.push(conn);
+        }
+    });
+    let timeout = Duration::from_millis(200);
+    let config = Config::new("sk_test_x")
+        .unwrap()
+        .with_base_url(&format!("http://{addr}/v1"))
+        .unwrap()
+        .with_retry_policy(RetryPolicy::never())
+        .with_timeout(timeout);
+    let client = Client::new(config).unwrap();
+    let call = || client.create_sign_in_token(CreateSignInToken::new("user_x"));
+    let block_ons: [(&str, &dyn Fn() -> Duration); 3] = [
+        ("async-std", &|| timed(|| async_std::task::block_on(call()))),
+        ("smol", &|| timed(|| smol::block_on(call()))),
+        ("bare", &|| timed(|| bare_block_on(call()))),
+    ];
+    for (name, run) in block_ons {
+        let held = block_every_async_std_worker(Duration::from_millis(1200));
+        let took = run();
+        assert!(took >= timeout, "{name}: {took:?}");
+        assert!(took < Duration::from_millis(800), "{name}: {took:?}");
+        smol::block_on(held);
+    }
+}
+
+/// How long `call` took to fail with a timeout.
+fn timed<T: std::fmt::Debug>(call: impl FnOnce() -> Result<T, clerk_async_std::Error>) -> Duration {
+    let start = Instant::now();
+    let err = call().unwrap_err();
+    let took = start.elapsed();
+    assert!(err.is_timeout(), "{err:?}");
+    took
+}
+
+/// A server that closes a new connection at once: hyper notices the close
+/// before it writes the request (every async-std thread, where the
+/// connection's driver runs, is held until then) and hands the request
+/// back. Nothing was written: `NotSent`. Under async-std's `block_on`, then
+/// smol's.
+#[test]
+fn a_request_handed_back_on_a_new_connection_is_not_sent() {
+    async_std::task::block_on(handed_back());
+    smol::block_on(handed_back());
+}
+
+async fn handed_back() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || drop(listener.accept().unwrap()));
+    let config = Config::new("sk_test_x")
+        .unwrap()
+        .with_base_url(&format!("http://{addr}/v1"))
+        .unwrap()
+        .with_retry_policy(RetryPolicy::never());
+    let client = Client::new(config).unwrap();
+    let held = block_every_async_std_worker(Duration::from_millis(500));
+    let err = client
+        .create_sign_in_token(CreateSignInToken::new("user_x"))
+        .await
+        .unwrap_err();
+    assert_eq!(delivery(&err), Delivery::NotSent, "{err:?}");
+    server.join().unwrap();
+    held.await;
+}
