@@ -1,17 +1,42 @@
 //! The Clerk behaviour: authentication, routing, the two sign-in token operations.
 
+use std::time::Instant;
+
 use serde_json::{Map, Value, json};
 
 use crate::RecordedRequest;
-use crate::response::{ClerkError, Response, clerk_errors};
+use crate::response::{ClerkError, Response, clerk_errors, too_many_requests};
 use crate::server::{DEFAULT_EXPIRES_IN_SECONDS, Shared};
-use crate::state::{TokenRecord, TokenStatus};
+use crate::state::{State, TokenRecord, TokenStatus};
 use crate::util::{base64url, hex, now_ms, percent_decode};
 
-/// Answers one request as Clerk would.
-pub(crate) fn handle(shared: &Shared, request: &RecordedRequest) -> Response {
+/// Puts a request through the rate limiter, if the server has one: `Some(retry_after)` in
+/// whole seconds if it is refused. Only requests that carry the server's secret key count; the
+/// others belong to no instance and get their 401 from [`handle`]. The caller holds the state
+/// lock from the limiter's decision until the request is recorded.
+pub(crate) fn rate_limit(
+    shared: &Shared,
+    state: &mut State,
+    request: &RecordedRequest,
+) -> Option<u64> {
+    let limiter = state.limiter.as_mut()?;
+    if authenticate(request, &shared.config.secret_key).is_err() {
+        return None;
+    }
+    let retry_after = limiter.admit(Instant::now()).err()?;
+    state.rate_limited += 1;
+    Some(retry_after)
+}
+
+/// Answers one request as Clerk would. `refused` is the rate limiter's verdict
+/// ([`rate_limit`]): `Some(retry_after)` answers 429, after the key check and before routing,
+/// so a refused request has no effect.
+pub(crate) fn handle(shared: &Shared, request: &RecordedRequest, refused: Option<u64>) -> Response {
     if let Err(error) = authenticate(request, &shared.config.secret_key) {
         return clerk_errors(&shared.ids, 401, error);
+    }
+    if let Some(retry_after) = refused {
+        return too_many_requests(&shared.ids, &retry_after.to_string());
     }
     let path = path_of(&request.path);
     let Some(rest) = path.strip_prefix('/') else {
@@ -337,6 +362,7 @@ mod tests {
                 .map(|v| ("Authorization".to_owned(), v.to_vec()))
                 .collect(),
             body: Vec::new(),
+            rate_limited: false,
         }
     }
 

@@ -4,7 +4,7 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::response::{ClerkError, Response, clerk_errors, reason_phrase};
+use crate::response::{ClerkError, Response, clerk_errors, reason_phrase, too_many_requests};
 use crate::server::{MAX_BODY_BYTES, MAX_HEAD_BYTES, Shared};
 use crate::util::format_http_date;
 use crate::{Fault, RecordedRequest, clerk};
@@ -294,6 +294,7 @@ fn read_request(shared: &Shared, conn: &mut Conn) -> Result<Option<Incoming>, Re
             path,
             headers,
             body,
+            rate_limited: false,
         },
         keep_alive,
         head_only,
@@ -440,30 +441,45 @@ fn read_chunked(shared: &Shared, conn: &mut Conn) -> Result<Vec<u8>, ReadError> 
     Ok(body)
 }
 
-/// Records the request, takes the next fault, and answers.
+/// Takes the next fault, puts the request through the rate limiter if it reaches the API,
+/// records it, and answers.
+///
+/// All of that but the answer happens under the state lock, so the log's order is the order
+/// of the limiter's decisions.
 fn answer(shared: &Shared, stream: &mut TcpStream, incoming: Incoming) -> Next {
     let Incoming {
-        request,
+        mut request,
         keep_alive,
         head_only,
     } = incoming;
-    let fault = {
+    let (fault, refused) = {
         let mut state = shared.state();
+        let fault = state.faults.pop_front();
+        // A replacing fault answers in front of the API: the request never reaches Clerk.
+        let refused = if fault.as_ref().is_none_or(Fault::takes_effect) {
+            clerk::rate_limit(shared, &mut state, &request)
+        } else {
+            None
+        };
+        request.rate_limited = refused.is_some();
         state.requests.push(request.clone());
-        state.faults.pop_front()
+        (fault, refused)
     };
     let keep = keep_alive && !shared.is_stopping();
     let Some(fault) = fault else {
-        let response = clerk::handle(shared, &request);
+        let response = clerk::handle(shared, &request, refused);
         return write_response(stream, &response, keep, head_only);
     };
-    apply_fault(shared, stream, &request, fault, keep, head_only)
+    apply_fault(shared, stream, &request, refused, fault, keep, head_only)
 }
 
+/// Answers with `fault`; an altering fault spoils the API's answer, which is a 429 if the
+/// limiter `refused` the request.
 fn apply_fault(
     shared: &Shared,
     stream: &mut TcpStream,
     request: &RecordedRequest,
+    refused: Option<u64>,
     fault: Fault,
     keep: bool,
     head_only: bool,
@@ -479,12 +495,7 @@ fn apply_fault(
             write_response(stream, &clerk_errors(ids, status, error), keep, head_only)
         }
         Fault::RateLimited { retry_after } => {
-            let error = ClerkError::new(
-                "too_many_requests",
-                "Too many requests",
-                "Too many requests, retry later.",
-            );
-            let response = clerk_errors(ids, 429, error).header("Retry-After", &retry_after);
+            let response = too_many_requests(ids, &retry_after);
             write_response(stream, &response, keep, head_only)
         }
         Fault::ServiceUnavailable { retry_after } => {
@@ -509,14 +520,14 @@ fn apply_fault(
             write_response(stream, &Response::new(status), keep, head_only)
         }
         Fault::Delay { delay } => {
-            let response = clerk::handle(shared, request);
+            let response = clerk::handle(shared, request, refused);
             if !shared.sleep(delay) {
                 return Next::Abort;
             }
             write_response(stream, &response, keep, head_only)
         }
         Fault::SlowDrip { interval } => {
-            let response = clerk::handle(shared, request);
+            let response = clerk::handle(shared, request, refused);
             let keep = keep && !response.close;
             let head = head_bytes(&response, keep);
             if write_all(stream, &head).is_err() {
@@ -532,7 +543,7 @@ fn apply_fault(
             if keep { Next::Continue } else { Next::Close }
         }
         Fault::ResetMidBody => {
-            let response = clerk::handle(shared, request);
+            let response = clerk::handle(shared, request, refused);
             let mut out = head_bytes(&response, keep);
             out.extend_from_slice(&response.body[..response.body.len() / 2]);
             let _ = write_all(stream, &out);
@@ -540,13 +551,13 @@ fn apply_fault(
             Next::Abort
         }
         Fault::TruncatedJson => {
-            let mut response = clerk::handle(shared, request);
+            let mut response = clerk::handle(shared, request, refused);
             let half = response.body.len() / 2;
             response.body.truncate(half);
             write_response(stream, &response, keep, head_only)
         }
         Fault::WrongContentType => {
-            let mut response = clerk::handle(shared, request);
+            let mut response = clerk::handle(shared, request, refused);
             response.set_content_type("text/plain; charset=utf-8");
             write_response(stream, &response, keep, head_only)
         }

@@ -24,6 +24,11 @@ use std::time::Duration;
 ///   [`WrongContentType`](Fault::WrongContentType). That is how a client meets a create that
 ///   happened although it never saw the answer.
 ///
+/// Faults come before the server's rate limit
+/// ([`MockServerBuilder::rate_limit`](crate::MockServerBuilder::rate_limit)): a request that
+/// takes a replacing fault is not counted by it, one that takes an altering fault is (and if
+/// the limit refuses it, the fault spoils the 429).
+///
 /// Header values taken from a fault (`retry_after`, `location`) have any CR and LF removed.
 ///
 /// [`MockServer::push_fault`]: crate::MockServer::push_fault

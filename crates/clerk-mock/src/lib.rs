@@ -56,7 +56,8 @@
 //! # What it serves
 //!
 //! Every request must carry `Authorization: Bearer <secret key>`, exactly once; otherwise the
-//! answer is 401 with code `authentication_invalid` (the key is checked before the path).
+//! answer is 401 with code `authentication_invalid` (the key is checked before the path, and
+//! before the [rate limit](#rate-limit), if one is on).
 //!
 //! **`POST /v1/sign_in_tokens`**, body a JSON object (the `Content-Type` is not checked; an
 //! empty body counts as `{}`):
@@ -114,13 +115,93 @@
 //! ([`MockServerBuilder::read_timeout`], [`MockServerBuilder::write_timeout`]), so no
 //! connection thread waits forever on a silent client.
 //!
+//! # Rate limit
+//!
+//! Clerk limits the Backend API per instance, that is per secret key: 100 requests per 10 s
+//! on development instances, 1000 per 10 s on production ones, and a request over the limit
+//! gets a 429 with `Retry-After` in seconds. The server does the same when
+//! [`MockServerBuilder::rate_limit`] asks for it; it is **off by default**.
+//!
+//! * **Fixed windows.** A window starts at the first counted request (not at server start,
+//!   so a test's first requests never straddle a boundary) and lasts [`RateLimit::window`].
+//!   Within it, the first [`RateLimit::limit`] requests are let through; the next counted
+//!   request after it ends starts a new window.
+//! * **What counts.** Every complete request that carries the server's secret key, whatever
+//!   its method or path (a 404 or 422 counts too). A request without the key, or with
+//!   another one, belongs to no instance: it gets its 401, even over the limit, and does
+//!   not count. The server has one secret key, so it has one window; each server has its
+//!   own.
+//! * **Over the limit**: 429 with a `ClerkErrors` body, code `too_many_requests`, a
+//!   `clerk_trace_id` and `Clerk-Trace-Id`, and `Retry-After` = the seconds left until the
+//!   window ends, rounded **up** to a whole second (never 0), so a client that waits that
+//!   long is let through. The connection stays open. The request has **no effect**: no
+//!   token is created or revoked.
+//! * **Refused requests use up nothing.** In a fixed window that changes nothing about what
+//!   is admitted: the window ends at the same moment however often a client is refused (the
+//!   `Retry-After` it was given stays true), and the next window starts with the full
+//!   limit. A client that hammers is not locked out beyond the window; one that honours
+//!   `Retry-After` gets through.
+//! * **Exact under concurrency.** The decision, the count and the log entry are taken under
+//!   one lock, so however many connections send at once no window admits more than the
+//!   limit, and [`MockServer::requests`] lists requests in the order they were decided.
+//! * **Observable.** [`MockServer::rate_limited_count`] counts the refusals, and each
+//!   refused request is in [`MockServer::requests`] with [`RecordedRequest::rate_limited`]
+//!   set.
+//! * **Faults first.** A request first takes the next queued [`Fault`]. A *replacing* fault
+//!   answers in front of the API: the request is neither counted nor refused. An *altering*
+//!   fault lets the request reach the API, where it is counted (and refused if over the
+//!   limit) before the fault spoils the answer. So the order is: fault queue, secret key,
+//!   rate limit, route.
+//!
+//! ```
+//! use clerk_mock::{MockServer, RateLimit};
+//! use std::io::{Read, Write};
+//! use std::net::TcpStream;
+//! use std::time::Duration;
+//!
+//! // Two requests per 10 s (`RateLimit::DEVELOPMENT` is Clerk's 100 per 10 s).
+//! let server = MockServer::builder()
+//!     .rate_limit(RateLimit::new(2, Duration::from_secs(10)))
+//!     .start();
+//! let user = server.create_user();
+//! let body = format!(r#"{{"user_id":"{user}"}}"#);
+//! let call = || {
+//!     let mut conn = TcpStream::connect(server.addr()).unwrap();
+//!     write!(
+//!         conn,
+//!         "POST /v1/sign_in_tokens HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+//!          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+//!         server.secret_key(),
+//!         body.len(),
+//!     )
+//!     .unwrap();
+//!     let mut answer = String::new();
+//!     conn.read_to_string(&mut answer).unwrap();
+//!     answer
+//! };
+//!
+//! assert!(call().starts_with("HTTP/1.1 200 "));
+//! assert!(call().starts_with("HTTP/1.1 200 "));
+//! let refused = call();
+//! assert!(refused.starts_with("HTTP/1.1 429 Too Many Requests\r\n"));
+//! // The seconds left of the window, rounded up: 10 unless the machine is very slow.
+//! let retry_after = refused.split("\r\nRetry-After: ").nth(1).unwrap();
+//! let seconds: u64 = retry_after[..retry_after.find('\r').unwrap()].parse().unwrap();
+//! assert!((1..=10).contains(&seconds));
+//! assert!(refused.contains(r#""code":"too_many_requests""#));
+//!
+//! assert_eq!(server.tokens().len(), 2); // the refused create had no effect
+//! assert_eq!(server.rate_limited_count(), 1);
+//! assert!(server.requests()[2].rate_limited);
+//! ```
+//!
 //! # Faults and the log
 //!
 //! [`MockServer::push_fault`] queues a [`Fault`] for the next request: a status with a Clerk
 //! body, a 429 with `Retry-After`, an HTML 502, an empty body, a delay, a slow drip, a reset
 //! mid-body, truncated JSON, an oversized body, a wrong content type, a redirect, or raw
-//! bytes. [`MockServer::requests`] returns every request received, in order, faults
-//! included, as [`RecordedRequest`]s.
+//! bytes. Faults come before the [rate limit](#rate-limit). [`MockServer::requests`] returns
+//! every request received, in order, faults included, as [`RecordedRequest`]s.
 //!
 //! # Secrets
 //!
@@ -134,6 +215,7 @@
 mod clerk;
 mod conn;
 mod fault;
+mod limit;
 mod record;
 mod response;
 mod server;
@@ -141,6 +223,7 @@ mod state;
 mod util;
 
 pub use fault::Fault;
+pub use limit::RateLimit;
 pub use record::RecordedRequest;
 pub use server::{
     DEFAULT_EXPIRES_IN_SECONDS, DEFAULT_INSTANCE_HOST, DEFAULT_SECRET_KEY, MAX_BODY_BYTES,

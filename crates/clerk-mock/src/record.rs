@@ -52,6 +52,12 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, Vec<u8>)>,
     /// The body (de-chunked if it came with `Transfer-Encoding: chunked`).
     pub body: Vec<u8>,
+    /// Whether the server's rate limit ([`MockServerBuilder::rate_limit`]) refused the
+    /// request: it was answered 429 `too_many_requests` and had no effect. A 429 from a
+    /// scripted [`Fault::RateLimited`](crate::Fault::RateLimited) leaves this `false`.
+    ///
+    /// [`MockServerBuilder::rate_limit`]: crate::MockServerBuilder::rate_limit
+    pub rate_limited: bool,
 }
 
 impl RecordedRequest {
@@ -142,6 +148,7 @@ impl fmt::Debug for RecordedRequest {
             .field("path", &self.path)
             .field("headers", &Headers(&self.headers))
             .field("body", &String::from_utf8_lossy(&self.body))
+            .field("rate_limited", &self.rate_limited)
             .finish()
     }
 }
@@ -160,6 +167,7 @@ mod tests {
                 ("Accept".into(), b"application/json".to_vec()),
             ],
             body: b"{}".to_vec(),
+            rate_limited: false,
         };
         let shown = format!("{r:?}");
         assert!(!shown.contains("sk_test_secret"), "{shown}");

@@ -100,6 +100,17 @@ pub(crate) fn clerk_errors(ids: &IdGen, status: u16, error: ClerkError) -> Respo
     Response::json(status, &body).header("Clerk-Trace-Id", &trace_id)
 }
 
+/// Clerk's answer to a request over the rate limit: 429, code `too_many_requests`, and
+/// `Retry-After: <retry_after>`.
+pub(crate) fn too_many_requests(ids: &IdGen, retry_after: &str) -> Response {
+    let error = ClerkError::new(
+        "too_many_requests",
+        "Too many requests",
+        "Too many requests, retry later.",
+    );
+    clerk_errors(ids, 429, error).header("Retry-After", retry_after)
+}
+
 /// The reason phrase for a status code (any code gets one).
 pub(crate) fn reason_phrase(status: u16) -> &'static str {
     match status {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::limit::{Limiter, RateLimit};
 use crate::state::{State, TokenInfo, TokenStatus};
 use crate::util::{IdGen, now_ms};
 use crate::{Fault, RecordedRequest, conn};
@@ -69,6 +70,7 @@ pub(crate) struct Config {
     pub(crate) read_timeout: Duration,
     pub(crate) write_timeout: Duration,
     pub(crate) max_connections: usize,
+    pub(crate) rate_limit: Option<RateLimit>,
 }
 
 impl Default for Config {
@@ -79,6 +81,7 @@ impl Default for Config {
             read_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(10),
             max_connections: 512,
+            rate_limit: None,
         }
     }
 }
@@ -91,6 +94,7 @@ impl fmt::Debug for Config {
             .field("read_timeout", &self.read_timeout)
             .field("write_timeout", &self.write_timeout)
             .field("max_connections", &self.max_connections)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -260,6 +264,30 @@ impl MockServerBuilder {
         self
     }
 
+    /// Limits requests like Clerk does: at most [`RateLimit::limit`] requests per
+    /// [`RateLimit::window`] for the secret key. Off unless asked for. See the
+    /// [crate documentation](crate#rate-limit) for what counts, when windows start, and what
+    /// a refused request gets.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clerk_mock::{MockServer, RateLimit};
+    /// use std::time::Duration;
+    ///
+    /// let server = MockServer::builder().rate_limit(RateLimit::DEVELOPMENT).start();
+    /// assert_eq!(server.rate_limit(), Some(RateLimit::DEVELOPMENT));
+    ///
+    /// let small = MockServer::builder()
+    ///     .rate_limit(RateLimit::new(5, Duration::from_millis(500)))
+    ///     .start();
+    /// assert_eq!(small.rate_limit().map(|r| r.limit()), Some(5));
+    /// ```
+    pub fn rate_limit(mut self, rate: RateLimit) -> Self {
+        self.config.rate_limit = Some(rate);
+        self
+    }
+
     /// Starts the server on `127.0.0.1` with a port the operating system chooses.
     ///
     /// # Panics
@@ -297,10 +325,12 @@ impl MockServerBuilder {
     pub fn try_start(self) -> io::Result<MockServer> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let addr = listener.local_addr()?;
+        let mut state = State::default();
+        state.limiter = self.config.rate_limit.map(Limiter::new);
         let shared = Arc::new(Shared {
             config: self.config,
             ids: IdGen::new(),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             stopping: AtomicBool::new(false),
             sleep_lock: Mutex::new(()),
             sleep_cv: Condvar::new(),
@@ -676,6 +706,33 @@ impl MockServer {
     /// ```
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.state().requests.clone()
+    }
+
+    /// The rate limit the server was started with, if any
+    /// ([`MockServerBuilder::rate_limit`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(clerk_mock::MockServer::start().rate_limit(), None);
+    /// ```
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.shared.config.rate_limit
+    }
+
+    /// How many requests the rate limit ([`MockServerBuilder::rate_limit`]) has refused with
+    /// a 429 so far. Scripted [`Fault::RateLimited`] answers are not counted. Each of these
+    /// requests is also in [`requests`](Self::requests) with
+    /// [`RecordedRequest::rate_limited`] set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let server = clerk_mock::MockServer::start();
+    /// assert_eq!(server.rate_limited_count(), 0);
+    /// ```
+    pub fn rate_limited_count(&self) -> usize {
+        self.shared.state().rate_limited
     }
 
     /// How many TCP connections the server has accepted. With keep-alive, several requests

@@ -1,8 +1,10 @@
-//! The server's data: users, organizations, tokens, the fault queue and the request log.
+//! The server's data: users, organizations, tokens, the fault queue, the request log and the
+//! rate limiter.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 
+use crate::limit::Limiter;
 use crate::{Fault, RecordedRequest};
 
 /// The lifecycle of a sign-in token.
@@ -120,6 +122,10 @@ pub(crate) struct State {
     token_index: HashMap<String, usize>,
     pub(crate) faults: VecDeque<Fault>,
     pub(crate) requests: Vec<RecordedRequest>,
+    /// The rate limit of the server's secret key, if one was asked for.
+    pub(crate) limiter: Option<Limiter>,
+    /// How many requests the limiter has refused.
+    pub(crate) rate_limited: usize,
 }
 
 impl State {

@@ -4,3 +4,4 @@ mod api;
 mod client;
 mod faults;
 mod http;
+mod limit;
