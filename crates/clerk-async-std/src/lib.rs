@@ -101,7 +101,7 @@ pub use clerk_core::{
 /// The rustls this crate is built with, for [`Client::with_tls_config`].
 pub use rustls;
 
-use clerk_core::{Call, Delivery, Step, Timing, TransportError, TransportErrorKind};
+use clerk_core::{Admit, Call, Delivery, Gate, Step, Timing, TransportError, TransportErrorKind};
 
 use crate::exchange::Http;
 
@@ -113,6 +113,8 @@ use crate::exchange::Http;
 pub struct Client {
     config: Config,
     http: Http,
+    /// The rate-limit gate every call of this client and its clones shares.
+    gate: Gate,
 }
 
 impl Client {
@@ -166,7 +168,11 @@ impl Client {
             env!("CARGO_PKG_VERSION")
         ))?;
         let http = Http::new(&config, tls, idle_timeout);
-        Ok(Self { config, http })
+        Ok(Self {
+            gate: config.new_gate(),
+            config,
+            http,
+        })
     }
 
     /// The configuration, with this crate's `User-Agent` suffix.
@@ -213,9 +219,17 @@ impl Client {
     }
 
     async fn drive<O: Operation>(&self, operation: O) -> Result<O::Output, Error> {
-        let mut call = Call::new(&self.config, operation)?;
         let start = Instant::now();
+        let mut call = Call::new(&self.config, operation)?.with_gate(&self.gate, start);
         loop {
+            match call.admit(|| start.elapsed()) {
+                Admit::Send => {}
+                Admit::Wait(wait) => {
+                    async_std::task::sleep(wait).await;
+                    continue;
+                }
+                Admit::Done(error) => return Err(error),
+            }
             let outcome = self.http.send_once(call.request()).await;
             // The clock and the jitter are read only after a failure.
             let timing = || Timing {

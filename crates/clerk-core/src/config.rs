@@ -7,6 +7,7 @@ use http::header::HeaderValue;
 use http::uri::{Scheme, Uri};
 
 use crate::error::Error;
+use crate::gate::{Gate, RateLimit};
 use crate::retry::RetryPolicy;
 
 /// Where Clerk's Backend API lives.
@@ -65,6 +66,8 @@ pub struct Config {
     connect_timeout: Duration,
     timeout: Duration,
     max_body_bytes: usize,
+    rate_limit_gate: bool,
+    pacing: Option<RateLimit>,
 }
 
 impl Config {
@@ -102,6 +105,8 @@ impl Config {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            rate_limit_gate: true,
+            pacing: None,
         })
     }
 
@@ -199,6 +204,55 @@ impl Config {
         self
     }
 
+    /// Turns the client-wide rate-limit hold on (the default) or off: when a
+    /// reply says "not before T" (a 429, or a 503 with `Retry-After`), every
+    /// call of the client and its clones holds its next attempt until T,
+    /// instead of each earning its own 429. See [`Gate`](crate::Gate).
+    #[must_use]
+    pub fn with_rate_limit_gate(mut self, on: bool) -> Self {
+        self.rate_limit_gate = on;
+        self
+    }
+
+    /// Paces the client: at most `limit`'s requests started in any window
+    /// of its length, across the client and its clones; `None` (the
+    /// default) turns pacing off. Clerk counts every request of the
+    /// instance, from every process: pacing one client is a share of the
+    /// limit you choose (see [`gate`](crate::gate)).
+    ///
+    /// ```
+    /// use clerk_core::{Config, RateLimit};
+    ///
+    /// let key = "sk_test_example";
+    /// let config = Config::new(key)?.with_pacing(RateLimit::for_secret_key(key));
+    /// assert_eq!(config.pacing(), Some(RateLimit::clerk_development()));
+    /// assert_eq!(config.with_pacing(None).pacing(), None);
+    /// # Ok::<(), clerk_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_pacing(mut self, limit: impl Into<Option<RateLimit>>) -> Self {
+        self.pacing = limit.into();
+        self
+    }
+
+    /// Whether the client-wide rate-limit hold is on.
+    pub fn rate_limit_gate(&self) -> bool {
+        self.rate_limit_gate
+    }
+
+    /// The pacing, if any.
+    pub fn pacing(&self) -> Option<RateLimit> {
+        self.pacing
+    }
+
+    /// A new [`Gate`] for a client built from this configuration: holding
+    /// when [`rate_limit_gate`](Self::rate_limit_gate) is on, pacing to
+    /// [`pacing`](Self::pacing). A client keeps one and shares it with its
+    /// clones.
+    pub fn new_gate(&self) -> Gate {
+        Gate::new(self.rate_limit_gate, self.pacing)
+    }
+
     /// The base URL, without a trailing `/`.
     pub fn base_url(&self) -> &str {
         &self.base_url
@@ -266,6 +320,8 @@ impl fmt::Debug for Config {
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("rate_limit_gate", &self.rate_limit_gate)
+            .field("pacing", &self.pacing)
             .finish()
     }
 }

@@ -55,6 +55,28 @@ pub enum ErrorKind {
     InvalidRequest(InvalidRequest),
     /// The request or its reply did not make it across the network.
     Transport(TransportError),
+    /// The client's rate-limit [`Gate`](crate::Gate) held the attempt
+    /// longer than the call may wait: nothing more was sent. Its
+    /// [`retry_after`](Error::retry_after) says when the gate opens.
+    Throttled(Throttled),
+}
+
+/// An attempt held back by the client's rate-limit gate past what the call
+/// may wait (its retry policy's `max_elapsed`, or a hold longer than
+/// `max_retry_after`).
+///
+/// The error of the call's previous attempt, if there was one (typically
+/// Clerk's 429), is its [`source`](std::error::Error::source) through
+/// [`Error`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Throttled {
+    /// Why the gate held the call.
+    pub reason: crate::gate::HoldReason,
+    /// How long from the moment the call gave up until the gate opens.
+    pub retry_after: Duration,
+    /// The error of the attempt before, if any.
+    pub previous: Option<Box<Error>>,
 }
 
 /// Clerk's refusal: the status, Clerk's errors and the trace id.
@@ -259,6 +281,10 @@ impl Error {
         Self::new(kind, 1)
     }
 
+    pub(crate) fn throttled(throttled: Throttled, attempts: u32) -> Self {
+        Self::new(ErrorKind::Throttled(throttled), attempts)
+    }
+
     /// A transport failure, as an adapter reports it.
     pub fn transport(error: TransportError) -> Self {
         Self::new(ErrorKind::Transport(error), 1)
@@ -346,6 +372,7 @@ impl Error {
         match &self.inner.kind {
             ErrorKind::Api(e) => e.retry_after,
             ErrorKind::UnexpectedResponse(e) => e.retry_after,
+            ErrorKind::Throttled(e) => Some(RetryAfter::Delay(e.retry_after)),
             _ => None,
         }
     }
@@ -383,7 +410,8 @@ impl Error {
     }
 
     /// Whether the reply was 429 Too Many Requests, from Clerk or from
-    /// anything in between.
+    /// anything in between, or the client's rate-limit gate held the call
+    /// ([`ErrorKind::Throttled`]).
     ///
     /// Deliberately looser than [`is_not_found`](Self::is_not_found): a 429
     /// asks the caller to slow down whoever sent it, and acting on it
@@ -392,6 +420,7 @@ impl Error {
     /// know it was Clerk's own limit.
     pub fn is_rate_limited(&self) -> bool {
         self.status() == Some(StatusCode::TOO_MANY_REQUESTS)
+            || matches!(self.inner.kind, ErrorKind::Throttled(_))
     }
 
     /// Whether Clerk itself said no: the reply's body was Clerk's error shape
@@ -430,6 +459,7 @@ impl fmt::Display for Error {
             ErrorKind::Decode(e) => fmt::Display::fmt(e, f)?,
             ErrorKind::InvalidRequest(e) => fmt::Display::fmt(e, f)?,
             ErrorKind::Transport(e) => fmt::Display::fmt(e, f)?,
+            ErrorKind::Throttled(e) => fmt::Display::fmt(e, f)?,
         }
         match self.retry_after() {
             Some(RetryAfter::Delay(d)) => write!(f, "; retry after {} s", whole_seconds_up(d))?,
@@ -454,8 +484,13 @@ impl fmt::Display for Error {
 /// reached through [`kind`](Error::kind).
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        let ErrorKind::Transport(t) = &self.inner.kind else {
-            return None;
+        let t = match &self.inner.kind {
+            ErrorKind::Transport(t) => t,
+            ErrorKind::Throttled(Throttled {
+                previous: Some(previous),
+                ..
+            }) => return Some(&**previous),
+            _ => return None,
         };
         let mut link = t.source()?;
         while let Some(next) = link.source() {
@@ -569,6 +604,16 @@ impl fmt::Display for DecodeError {
             write!(f, " at line {} column {}", self.line, self.column)?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for Throttled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "not sent: {}, longer than the call may wait",
+            self.reason
+        )
     }
 }
 

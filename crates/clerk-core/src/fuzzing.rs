@@ -428,7 +428,12 @@ fn drive<O: Operation>(config: &Config, operation: O, start: SystemTime, script:
     let policy = config.retry_policy().clone();
     let repeatable =
         operation.idempotency() == crate::Idempotency::Idempotent || policy.retry_non_idempotent();
-    let longest_wait = policy.max_retry_after().max(policy.max_backoff());
+    // A hinted wait is max(hint, backoff) + jitter × backoff/2, the hint
+    // within max_retry_after.
+    let longest_wait = policy
+        .max_retry_after()
+        .max(policy.max_backoff())
+        .saturating_add(policy.max_backoff() / 2);
     let mut call = Call::new(config, operation).expect("a valid operation");
     let mut elapsed = Duration::ZERO;
     let mut waited = Duration::ZERO;
@@ -540,11 +545,27 @@ mod tests {
         assert!(delay(
             &|d| d > Duration::ZERO && d <= Duration::from_secs(10)
         ));
+        // Past a day the parser clamps: the raw values must still be there.
+        let raw_secs = |bytes: &[u8]| {
+            std::str::from_utf8(bytes)
+                .ok()
+                .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|t| t.parse::<u128>().ok())
+        };
         assert!(
-            delay(&|d| d == Duration::from_secs(DAY + 1)),
+            values
+                .iter()
+                .any(|(bytes, _)| raw_secs(bytes) == Some(u128::from(DAY + 1))),
             "just over a day"
         );
-        assert!(delay(&|d| d > Duration::from_secs(u64::from(u32::MAX))));
+        assert!(
+            values
+                .iter()
+                .any(|(bytes, _)| raw_secs(bytes) > Some(u128::from(u32::MAX))),
+            "past u32"
+        );
+        assert!(delay(&|d| d == crate::MAX_RETRY_AFTER), "clamped to a day");
+        assert!(!delay(&|d| d > crate::MAX_RETRY_AFTER), "never past a day");
         // u64::MAX itself, and values past it ("99999999999999999999", 2^64,
         // 2^128) that a parser must saturate or refuse, never wrap.
         let huge: Vec<&[u8]> = vec![

@@ -70,6 +70,7 @@ mod config;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gate;
 mod model;
 mod operation;
 mod redact;
@@ -84,9 +85,10 @@ pub use config::{
 };
 pub use error::{
     ApiError, DecodeCategory, DecodeError, Delivery, EXCERPT_BYTES, Error, ErrorKind,
-    InvalidRequest, MAX_RETRY_AFTER, RetryAfter, TransportError, TransportErrorKind,
+    InvalidRequest, MAX_RETRY_AFTER, RetryAfter, Throttled, TransportError, TransportErrorKind,
     UnexpectedResponse,
 };
+pub use gate::{Admission, Gate, HoldReason, RateLimit};
 pub use http;
 pub use model::{ClerkError, ClerkErrors, SignInToken, SignInTokenStatus, Timestamp};
 pub use operation::{Idempotency, Operation};
@@ -94,6 +96,6 @@ pub use response::{
     CLERK_TRACE_ID, is_json_content_type, parse_clerk_errors, parse_json_response,
     parse_retry_after,
 };
-pub use retry::{Call, Outcome, RetryPolicy, Step, Timing, jitter_from_bits};
+pub use retry::{Admit, Call, Outcome, RetryPolicy, Step, Timing, jitter_from_bits};
 pub use secret::SecretString;
 pub use sign_in_tokens::{CLERK_API_VERSION, CreateSignInToken, RevokeSignInToken};

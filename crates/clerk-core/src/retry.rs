@@ -50,12 +50,13 @@
 //! moment (Clerk limits per instance: every process using one key shares
 //! the limit) do not all come back at once.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::{Request, Response, StatusCode};
 
 use crate::config::Config;
-use crate::error::{Delivery, Error, ErrorKind, TransportError};
+use crate::error::{Delivery, Error, ErrorKind, Throttled, TransportError};
+use crate::gate::{Admission, Gate};
 use crate::operation::{Idempotency, Operation};
 
 /// How a call retries. The defaults are safe for every operation.
@@ -351,6 +352,20 @@ impl<B: AsRef<[u8]>> std::fmt::Debug for Outcome<B> {
     }
 }
 
+/// What the adapter does before an attempt, as [`Call::admit`] says.
+#[derive(Debug)]
+#[must_use]
+pub enum Admit {
+    /// Send [`Call::request`] now.
+    Send,
+    /// The client's rate-limit gate holds the call: wait this long, then
+    /// ask again.
+    Wait(Duration),
+    /// The gate holds the call longer than it may wait: the call is over
+    /// with this [`Throttled`](crate::ErrorKind::Throttled) error.
+    Done(Error),
+}
+
 /// What the adapter does next.
 #[derive(Debug)]
 #[must_use]
@@ -371,7 +386,7 @@ pub enum Step<T> {
 ///    [`Step::Retry`].
 ///
 /// ```
-/// use std::time::{Duration, SystemTime};
+/// use std::time::{Duration, Instant, SystemTime};
 /// use clerk_core::{Call, Config, Outcome, RevokeSignInToken, Step, Timing};
 ///
 /// let config = Config::new("sk_test_example")?;
@@ -402,6 +417,7 @@ pub struct Call<O> {
     attempts: u32,
     waited: Duration,
     last_error: Option<Error>,
+    gate: Option<(Gate, Instant)>,
 }
 
 impl<O: Operation> Call<O> {
@@ -418,7 +434,97 @@ impl<O: Operation> Call<O> {
             attempts: 0,
             waited: Duration::ZERO,
             last_error: None,
+            gate: None,
         })
+    }
+
+    /// Puts the call behind the client's rate-limit gate; `started` is when
+    /// the call began, the moment [`Timing::elapsed`] and the `elapsed`
+    /// given to [`admit`](Self::admit) count from.
+    ///
+    /// Then a 429, or a 503 with `Retry-After`, holds every call of the
+    /// gate until the moment the server named, and [`admit`](Self::admit)
+    /// before each attempt says whether to send.
+    #[must_use]
+    pub fn with_gate(mut self, gate: &Gate, started: Instant) -> Self {
+        self.gate = Some((gate.clone(), started));
+        self
+    }
+
+    /// Asks before each attempt, the first included, whether to send now.
+    ///
+    /// `elapsed` (time since the call began) is read only when the gate
+    /// has something to say: without a hold and without pacing, a call
+    /// sends at once and the adapter reads no clock. A wait at the gate
+    /// counts against the policy's [`max_elapsed`](RetryPolicy::max_elapsed);
+    /// a hold past it, or a `Retry-After` hold longer than
+    /// [`max_retry_after`](RetryPolicy::max_retry_after), ends the call at
+    /// once with a [`Throttled`](crate::ErrorKind::Throttled) error that
+    /// says when the gate opens. Waiting takes nothing from the gate: a
+    /// call dropped while it waits leaves it as it was.
+    ///
+    /// With the `tracing` feature, each wait emits one event: how long, and
+    /// why.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use clerk_core::{Admit, Call, Config, RevokeSignInToken};
+    ///
+    /// let config = Config::new("sk_test_example")?;
+    /// let gate = config.new_gate();
+    /// let started = Instant::now();
+    /// // Another call of this client was told: not for 2 s.
+    /// gate.hold_until(started + Duration::from_secs(2));
+    /// let mut call = Call::new(&config, RevokeSignInToken::new("sit_1"))?.with_gate(&gate, started);
+    /// assert!(matches!(call.admit(|| Duration::ZERO), Admit::Wait(d) if d == Duration::from_secs(2)));
+    /// assert!(matches!(call.admit(|| Duration::from_secs(2)), Admit::Send));
+    /// # Ok::<(), clerk_core::Error>(())
+    /// ```
+    pub fn admit(&mut self, elapsed: impl FnOnce() -> Duration) -> Admit {
+        let Some((gate, started)) = &self.gate else {
+            return Admit::Send;
+        };
+        if !gate.is_active() {
+            return Admit::Send;
+        }
+        let elapsed = elapsed();
+        let Some(now) = started.checked_add(elapsed) else {
+            return Admit::Send;
+        };
+        let (until, reason) = match gate.admit(now) {
+            Admission::Go => return Admit::Send,
+            Admission::Wait { until, reason } => (until, reason),
+        };
+        let wait = until.saturating_duration_since(now);
+        let too_long = (reason == crate::gate::HoldReason::RetryAfter
+            && wait > self.policy.max_retry_after())
+            || elapsed.saturating_add(wait) > self.policy.max_elapsed();
+        if too_long {
+            let previous = self.last_error.take().map(Box::new);
+            let error = Error::throttled(
+                Throttled {
+                    reason,
+                    retry_after: wait,
+                    previous,
+                },
+                self.attempts,
+            );
+            #[cfg(feature = "tracing")]
+            tracing::info!(
+                attempt = self.attempts.saturating_add(1),
+                error = %error,
+                "clerk call gave up at the client's rate-limit gate"
+            );
+            return Admit::Done(error);
+        }
+        #[cfg(feature = "tracing")]
+        tracing::info!(
+            attempt = self.attempts.saturating_add(1),
+            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            reason = %reason,
+            "clerk call waits at the client's rate-limit gate"
+        );
+        Admit::Wait(wait)
     }
 
     /// The request to send, identical for every attempt.
@@ -468,7 +574,7 @@ impl<O: Operation> Call<O> {
     /// adapter skips reading them on the common path.
     ///
     /// ```
-    /// # use std::time::{Duration, SystemTime};
+    /// # use std::time::{Duration, Instant, SystemTime};
     /// # use clerk_core::{Call, Config, Outcome, RevokeSignInToken, Step, Timing};
     /// # let config = Config::new("sk_test_example")?;
     /// let mut call = Call::new(&config, RevokeSignInToken::new("sit_123"))?;
@@ -515,6 +621,7 @@ impl<O: Operation> Call<O> {
             Err(error) => error,
         };
         let timing = timing();
+        self.hold_gate(&error, &timing);
         if let Some(wait) = self.policy.decide(
             self.operation.idempotency(),
             &error,
@@ -531,6 +638,29 @@ impl<O: Operation> Call<O> {
         error.set_attempts(self.attempts);
         error.resolve_retry_after(timing.now);
         Step::Done(Err(error))
+    }
+}
+
+impl<O> Call<O> {
+    /// A 429, or a 503 with `Retry-After`, holds every call of the gate
+    /// until the moment the server named.
+    fn hold_gate(&self, error: &Error, timing: &Timing) {
+        let Some((gate, started)) = &self.gate else {
+            return;
+        };
+        let refused = matches!(
+            error.status(),
+            Some(StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE)
+        );
+        let Some(hint) = error.retry_after().filter(|_| refused) else {
+            return;
+        };
+        let until = started
+            .checked_add(timing.elapsed)
+            .and_then(|now| now.checked_add(hint.delay_from(timing.now)));
+        if let Some(until) = until {
+            gate.hold_until(until);
+        }
     }
 }
 
@@ -807,8 +937,8 @@ mod tests {
                 panic!("{value}: {e:?}")
             };
             assert_eq!(d, crate::MAX_RETRY_AFTER, "{value}");
-            let _ = std::time::Instant::now() + d;
-            let _ = SystemTime::now() + d;
+            // Far from anything that overflows when added to a clock reading.
+            assert!(SystemTime::UNIX_EPOCH.checked_add(d).is_some());
             assert!(e.to_string().ends_with("; retry after 86400 s"), "{e}");
         }
     }

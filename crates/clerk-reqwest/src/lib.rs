@@ -109,7 +109,9 @@ pub use clerk_core::{
 pub use reqwest;
 
 use clerk_core::http::{Request, Response, Uri};
-use clerk_core::{Call, Delivery, Outcome, Step, Timing, TransportError, TransportErrorKind};
+use clerk_core::{
+    Admit, Call, Delivery, Gate, Outcome, Step, Timing, TransportError, TransportErrorKind,
+};
 
 /// The product token appended to the `User-Agent`.
 const USER_AGENT_SUFFIX: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
@@ -126,6 +128,8 @@ pub struct Client {
     config: Config,
     http: reqwest::Client,
     last_url: LastUrl,
+    /// The rate-limit gate every call of this client and its clones shares.
+    gate: Gate,
 }
 
 impl Client {
@@ -218,6 +222,7 @@ impl Client {
         }
         let http = builder.build().map_err(setup_error)?;
         Ok(Self {
+            gate: config.new_gate(),
             config,
             http,
             last_url: LastUrl::default(),
@@ -265,6 +270,7 @@ impl Client {
     pub fn with_http_client(config: Config, http: reqwest::Client) -> Result<Self, Error> {
         let config = config.with_user_agent_suffix(USER_AGENT_SUFFIX)?;
         Ok(Self {
+            gate: config.new_gate(),
             config,
             http,
             last_url: LastUrl::default(),
@@ -326,9 +332,17 @@ impl Client {
 
     /// The loop: send, let the core decide, wait, again.
     async fn drive<O: Operation>(&self, operation: O) -> Result<O::Output, Error> {
-        let mut call = Call::new(&self.config, operation)?;
         let start = Instant::now();
+        let mut call = Call::new(&self.config, operation)?.with_gate(&self.gate, start);
         loop {
+            match call.admit(|| start.elapsed()) {
+                Admit::Send => {}
+                Admit::Wait(wait) => {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                Admit::Done(error) => return Err(error),
+            }
             let outcome = self.send_once(call.request()).await;
             // The clock and the jitter are read only after a failure.
             let timing = || Timing {

@@ -409,8 +409,14 @@ pub fn rate_limited_until_cap<D: Driver>() {
 
 /// A `Retry-After` past the cap ends the call at once, telling when to come
 /// back: for a create, and for a revoke, which may otherwise be retried.
+///
+/// The client-wide gate is off here, so each call meets its own 429; with
+/// it on, the second call would be held without sending (see
+/// [`rate_limit_gate_past_the_policy_ends_calls_at_once`]).
 pub fn retry_after_over_cap<D: Driver>() {
-    let (mock, client, user) = setup::<D>();
+    let mock = MockServer::start();
+    let user = mock.create_user();
+    let client = D::client(fast_config(&mock).with_rate_limit_gate(false));
     for retry_after in ["120", "3600"] {
         mock.push_fault(Fault::RateLimited {
             retry_after: retry_after.into(),
@@ -447,6 +453,78 @@ pub fn retry_after_over_cap<D: Driver>() {
     assert_eq!(wait, clerk_core::MAX_RETRY_AFTER);
     assert!(Instant::now().checked_add(wait).is_some());
     assert!(e.to_string().ends_with("; retry after 86400 s"), "{e}");
+}
+
+/// One call's 429 holds the client's next calls, first attempts included,
+/// until the moment the server named: they wait instead of each earning a
+/// 429 of their own.
+pub fn rate_limit_gate_holds_the_next_calls<D: Driver>() {
+    let mock = MockServer::start();
+    let user = mock.create_user();
+    let client = D::client(fast_config(&mock).with_retry_policy(RetryPolicy::never()));
+    mock.push_fault(Fault::RateLimited {
+        retry_after: "1".into(),
+    });
+    let start = Instant::now();
+    let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    assert!(e.is_rate_limited() && e.is_from_clerk(), "{e:?}");
+    let token = D::create(&client, CreateSignInToken::new(&user)).expect("create after the hold");
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(950),
+        "the second call did not wait: {took:?}"
+    );
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(token.user_id, user);
+    assert_eq!(mock.requests().len(), 2, "no second 429 earned");
+    assert_eq!(mock.tokens().len(), 1);
+
+    // Turned off, each call learns on its own.
+    let solo = D::client(
+        fast_config(&mock)
+            .with_retry_policy(RetryPolicy::never())
+            .with_rate_limit_gate(false),
+    );
+    mock.push_fault(Fault::RateLimited {
+        retry_after: "1".into(),
+    });
+    let start = Instant::now();
+    assert!(api_error(D::create(&solo, CreateSignInToken::new(&user))).is_rate_limited());
+    D::create(&solo, CreateSignInToken::new(&user)).expect("create at once");
+    assert!(start.elapsed() < Duration::from_millis(900));
+}
+
+/// A `Retry-After` beyond the policy ends the call at once, and the
+/// client's next call too, without sending: both say when to come back.
+pub fn rate_limit_gate_past_the_policy_ends_calls_at_once<D: Driver>() {
+    let (mock, client, user) = setup::<D>();
+    mock.push_fault(Fault::RateLimited {
+        retry_after: "30".into(),
+    });
+    let start = Instant::now();
+    let first = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    let second = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    let revoke = api_error(D::revoke(&client, "sit_1"));
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert_eq!(mock.requests().len(), 1, "held calls sent nothing");
+    assert_eq!(first.attempts(), 1);
+    assert_eq!(
+        first.retry_after(),
+        Some(RetryAfter::Delay(Duration::from_secs(30)))
+    );
+    for held in [second, revoke] {
+        assert!(matches!(held.kind(), ErrorKind::Throttled(_)), "{held:?}");
+        assert!(held.is_rate_limited(), "{held:?}");
+        assert_eq!(held.attempts(), 0);
+        let Some(RetryAfter::Delay(wait)) = held.retry_after() else {
+            panic!("{held:?}")
+        };
+        assert!(
+            wait > Duration::from_secs(27) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert!(held.to_string().contains("; retry after"), "{held}");
+    }
 }
 
 /// `Retry-After: 0` (and a date already past) must not make a hot loop:
@@ -872,7 +950,8 @@ macro_rules! scenario_tests {
             revoke_awkward_id, not_found, validation_422, bad_key_401, invalid_request_not_sent,
             rate_limited_then_success, rate_limited_until_cap, retry_after_over_cap,
             zero_retry_after_is_not_a_hot_loop, proxy_404_is_not_clerks_not_found,
-            server_text_cannot_forge_log_lines,
+            server_text_cannot_forge_log_lines, rate_limit_gate_holds_the_next_calls,
+            rate_limit_gate_past_the_policy_ends_calls_at_once,
             revoke_503_then_success, create_503_not_retried, create_503_with_retry_after_retried,
             create_retried_when_opted_in, html_502, empty_200, reset_mid_body, truncated_json,
             oversized_body, wrong_content_type, slow_server_times_out, slow_drip_times_out,

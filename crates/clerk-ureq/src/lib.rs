@@ -37,9 +37,7 @@
 //! - Resolving the host, and then connecting (TCP and TLS), are each bounded
 //!   by [`Config::connect_timeout`]; a whole attempt (resolving and
 //!   connecting included, to the last body byte) by [`Config::timeout`].
-<<<<<<< HEAD
 //!   No other timeout applies.
-=======
 //! - A host with several addresses is tried by ureq one address at a time,
 //!   in the resolver's order, each with a share of the connect timeout that
 //!   halves from one address to the next (ureq 3.5: 2/3 and 1/3 of it for
@@ -55,7 +53,6 @@
 //!   [`Client::with_agent`] an agent built with
 //!   `ip_family(ureq::config::IpFamily::Ipv4Only)`; a shorter connect
 //!   timeout also shortens the cost.
->>>>>>> async-transport
 //! - A body longer than [`Config::max_body_bytes`] ends the attempt with a
 //!   [`BodyTooLarge`](clerk_core::TransportErrorKind::BodyTooLarge) transport
 //!   error; bytes are counted as they arrive, whatever `Content-Length` says.
@@ -129,7 +126,9 @@ pub use clerk_core::{
 pub use ureq;
 
 use clerk_core::http::{Request, Response};
-use clerk_core::{Call, Delivery, Outcome, Step, Timing, TransportError, TransportErrorKind};
+use clerk_core::{
+    Admit, Call, Delivery, Gate, Outcome, Step, Timing, TransportError, TransportErrorKind,
+};
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 use ureq::{Agent, Timeout};
 
@@ -187,6 +186,8 @@ pub struct Client {
     /// Whether every request must carry the settings the caller's agent
     /// lacks (redirects, status handling, timeouts, compression).
     configure_requests: bool,
+    /// The rate-limit gate every call of this client and its clones shares.
+    gate: Gate,
 }
 
 impl Client {
@@ -212,6 +213,7 @@ impl Client {
             .max_idle_connections_per_host(MAX_IDLE_CONNECTIONS);
         let agent = Agent::new_with_config(apply_call_settings!(agent_config, config).build());
         Ok(Self {
+            gate: config.new_gate(),
             config,
             agent,
             configure_requests: false,
@@ -256,6 +258,7 @@ impl Client {
     pub fn with_agent(config: Config, agent: Agent) -> Result<Self, Error> {
         let config = config.with_user_agent_suffix(USER_AGENT_SUFFIX)?;
         Ok(Self {
+            gate: config.new_gate(),
             config,
             agent,
             configure_requests: true,
@@ -305,9 +308,17 @@ impl Client {
         #[cfg(feature = "tracing")]
         let _entered = span.enter();
 
-        let mut call = Call::new(&self.config, operation)?;
         let start = Instant::now();
+        let mut call = Call::new(&self.config, operation)?.with_gate(&self.gate, start);
         loop {
+            match call.admit(|| start.elapsed()) {
+                Admit::Send => {}
+                Admit::Wait(wait) => {
+                    std::thread::sleep(wait);
+                    continue;
+                }
+                Admit::Done(error) => return Err(error),
+            }
             let outcome = self.send_once(call.request());
             // The clock and the jitter are read only after a failure.
             let timing = || Timing {

@@ -2,5 +2,6 @@
 //! fuzz corpus replay. One binary, so it links once.
 
 mod corpus;
+mod gate;
 mod matrix;
 mod props;

@@ -1,0 +1,266 @@
+//! The client-wide rate-limit gate: holds, pacing, and how a call uses them.
+
+use std::error::Error as _;
+use std::time::{Duration, Instant, SystemTime};
+
+use clerk_core::{
+    Admission, Admit, Call, Config, CreateSignInToken, ErrorKind, Gate, HoldReason, Outcome,
+    RateLimit, RetryAfter, RetryPolicy, RevokeSignInToken, Step, Timing,
+};
+use proptest::prelude::*;
+
+fn t0() -> Instant {
+    Instant::now()
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn config() -> Config {
+    Config::new("sk_test_x").unwrap()
+}
+
+fn reply(status: u16, retry_after: Option<&str>) -> Outcome {
+    let mut b = http::Response::builder().status(status);
+    if let Some(ra) = retry_after {
+        b = b.header("retry-after", ra);
+    }
+    let body = br#"{"errors":[{"message":"m","long_message":"l","code":"too_many_requests"}]}"#;
+    Outcome::Response(b.body(body.to_vec()).unwrap())
+}
+
+fn timing(elapsed: Duration) -> Timing {
+    Timing {
+        now: SystemTime::UNIX_EPOCH,
+        elapsed,
+        jitter: 0.0,
+    }
+}
+
+#[test]
+fn holds_extend_and_lift() {
+    let gate = Gate::new(true, None);
+    let t0 = t0();
+    assert!(!gate.is_active());
+    assert_eq!(gate.admit(t0), Admission::Go);
+    gate.hold_until(t0 + secs(3));
+    gate.hold_until(t0 + secs(1));
+    assert!(gate.is_active());
+    assert_eq!(gate.held_until(), Some(t0 + secs(3)));
+    assert_eq!(
+        gate.admit(t0 + secs(2)),
+        Admission::Wait {
+            until: t0 + secs(3),
+            reason: HoldReason::RetryAfter
+        }
+    );
+    assert_eq!(gate.admit(t0 + secs(3)), Admission::Go);
+    assert!(!gate.is_active());
+    assert_eq!(gate.held_until(), None);
+}
+
+#[test]
+fn a_gate_turned_off_ignores_holds() {
+    let gate = config().with_rate_limit_gate(false).new_gate();
+    gate.hold_until(t0() + secs(3));
+    assert!(!gate.is_active());
+    assert_eq!(gate.admit(t0()), Admission::Go);
+}
+
+#[test]
+fn clock_readings_out_of_order_do_not_reopen_the_window() {
+    let gate = Gate::new(false, Some(RateLimit::new(1, secs(10))));
+    let t0 = t0();
+    assert_eq!(gate.admit(t0 + secs(10)), Admission::Go);
+    assert!(matches!(gate.admit(t0), Admission::Wait { .. }));
+}
+
+#[test]
+fn clones_share_one_gate() {
+    let gate = Gate::new(true, None);
+    let clone = gate.clone();
+    let t0 = t0();
+    clone.hold_until(t0 + secs(1));
+    assert!(matches!(gate.admit(t0), Admission::Wait { .. }));
+}
+
+/// One call's 429 with `Retry-After` holds the other calls of the client,
+/// first attempts included.
+#[test]
+fn a_429_holds_every_call_of_the_gate() {
+    let config = config();
+    let gate = config.new_gate();
+    let started = t0();
+    let mut first = Call::new(&config, CreateSignInToken::new("u"))
+        .unwrap()
+        .with_gate(&gate, started);
+    assert!(matches!(first.admit(|| Duration::ZERO), Admit::Send));
+    let step = first.handle(reply(429, Some("2")), timing(Duration::ZERO));
+    assert!(matches!(step, Step::Retry(w) if w >= secs(2)));
+
+    let mut second = Call::new(&config, RevokeSignInToken::new("sit_1"))
+        .unwrap()
+        .with_gate(&gate, started + Duration::from_millis(500));
+    match second.admit(|| Duration::ZERO) {
+        Admit::Wait(wait) => assert_eq!(wait, Duration::from_millis(1500)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        second.admit(|| Duration::from_millis(1500)),
+        Admit::Send
+    ));
+    // A 503 without Retry-After says nothing about when: no hold.
+    let mut third = Call::new(&config, RevokeSignInToken::new("sit_1"))
+        .unwrap()
+        .with_gate(&gate, started + secs(3));
+    assert!(matches!(third.admit(|| Duration::ZERO), Admit::Send));
+    let _ = third.handle(reply(503, None), timing(Duration::ZERO));
+    assert!(!gate.is_active());
+}
+
+/// A hold past what the call may wait ends it at once, with when to come
+/// back and the previous attempt's error as the source.
+#[test]
+fn a_hold_past_the_budget_ends_the_call_with_when_to_come_back() {
+    let config = config();
+    let gate = config.new_gate();
+    let started = t0();
+    gate.hold_until(started + secs(30));
+    let mut call = Call::new(&config, CreateSignInToken::new("u"))
+        .unwrap()
+        .with_gate(&gate, started);
+    let Admit::Done(e) = call.admit(|| Duration::ZERO) else {
+        panic!("waited past max_retry_after")
+    };
+    assert!(matches!(e.kind(), ErrorKind::Throttled(_)), "{e:?}");
+    assert!(e.is_rate_limited() && !e.is_from_clerk());
+    assert_eq!(e.attempts(), 0);
+    assert_eq!(e.retry_after(), Some(RetryAfter::Delay(secs(30))));
+    assert!(e.to_string().ends_with("; retry after 30 s"), "{e}");
+    assert!(e.source().is_none());
+
+    // Within max_retry_after but past max_elapsed, after a first attempt.
+    let tight = config.with_retry_policy(RetryPolicy::default().with_max_elapsed(secs(5)));
+    let gate = tight.new_gate();
+    let mut call = Call::new(&tight, RevokeSignInToken::new("sit_1"))
+        .unwrap()
+        .with_gate(&gate, started);
+    assert!(matches!(call.admit(|| Duration::ZERO), Admit::Send));
+    let Step::Retry(wait) = call.handle(reply(429, Some("1")), timing(Duration::ZERO)) else {
+        panic!()
+    };
+    gate.hold_until(started + secs(8));
+    let Admit::Done(e) = call.admit(|| wait) else {
+        panic!("waited past max_elapsed")
+    };
+    assert_eq!(e.attempts(), 1);
+    assert_eq!(e.retry_after(), Some(RetryAfter::Delay(secs(8) - wait)));
+    let previous = e.source().expect("the 429 is kept");
+    assert!(previous.to_string().contains("429"), "{previous}");
+}
+
+#[test]
+fn pacing_waits_for_the_oldest_start_to_leave_the_window() {
+    let config = config().with_pacing(RateLimit::new(2, secs(1)));
+    let gate = config.new_gate();
+    let started = t0();
+    let mut calls: Vec<_> = (0..3)
+        .map(|_| {
+            Call::new(&config, RevokeSignInToken::new("sit_1"))
+                .unwrap()
+                .with_gate(&gate, started)
+        })
+        .collect();
+    assert!(matches!(calls[0].admit(|| Duration::ZERO), Admit::Send));
+    assert!(matches!(
+        calls[1].admit(|| Duration::from_millis(100)),
+        Admit::Send
+    ));
+    assert!(matches!(
+        calls[2].admit(|| Duration::from_millis(200)),
+        Admit::Wait(w) if w == Duration::from_millis(800)
+    ));
+    assert!(matches!(calls[2].admit(|| secs(1)), Admit::Send));
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// The clock moves on by this many milliseconds (possibly 0).
+    Advance(u64),
+    /// A caller reads the clock this many milliseconds late (its reading
+    /// arrives after others'): clock values out of order.
+    AdmitLate(u64),
+    Admit,
+    /// A reply says: not for this many milliseconds.
+    Hold(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0u64..400).prop_map(Op::Advance),
+        1 => (0u64..300).prop_map(Op::AdmitLate),
+        6 => Just(Op::Admit),
+        1 => (0u64..2000).prop_map(Op::Hold),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// No call ever starts before the gate allows, and pacing never starts
+    /// more than N in any window, for any interleaving of calls, holds and
+    /// clock values.
+    #[test]
+    fn no_start_before_the_gate_allows(
+        ops in proptest::collection::vec(op(), 1..300),
+        limit in 1u32..6,
+        window_ms in 1u64..1500,
+        pacing in any::<bool>(),
+    ) {
+        let window = Duration::from_millis(window_ms);
+        let gate = Gate::new(true, pacing.then(|| RateLimit::new(limit, window)));
+        let base = Instant::now();
+        let mut clock = Duration::ZERO;
+        // The gate's own timeline: the latest reading it has seen.
+        let mut latest = Duration::ZERO;
+        let mut hold = Duration::ZERO;
+        let mut starts: Vec<Duration> = Vec::new();
+        for op in ops {
+            let reading = match op {
+                Op::Advance(ms) => { clock += Duration::from_millis(ms); continue; }
+                Op::Hold(ms) => {
+                    let until = clock + Duration::from_millis(ms);
+                    gate.hold_until(base + until);
+                    hold = hold.max(until);
+                    continue;
+                }
+                Op::Admit => clock,
+                Op::AdmitLate(ms) => clock.saturating_sub(Duration::from_millis(ms)),
+            };
+            latest = latest.max(reading);
+            match gate.admit(base + reading) {
+                Admission::Go => {
+                    prop_assert!(latest >= hold, "started at {latest:?} before {hold:?}");
+                    starts.push(latest);
+                }
+                Admission::Wait { until, reason } => {
+                    let until = until - base;
+                    prop_assert!(until > latest, "told to wait for the past");
+                    if reason == HoldReason::RetryAfter {
+                        prop_assert_eq!(until, hold);
+                    } else {
+                        prop_assert!(pacing);
+                    }
+                }
+            }
+        }
+        if pacing {
+            for (i, &start) in starts.iter().enumerate() {
+                let in_window = starts[i..].iter().take_while(|&&s| s < start + window).count();
+                prop_assert!(in_window <= limit as usize,
+                    "{in_window} starts in the window from {start:?}: {starts:?}");
+            }
+        }
+    }
+}
