@@ -95,8 +95,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub use clerk_core;
 pub use clerk_core::{
-    Config, CreateSignInToken, Error, ErrorKind, Operation, RetryPolicy, RevokeSignInToken,
-    SecretString, SignInToken, SignInTokenStatus, Timestamp,
+    Config, CreateSignInToken, Error, ErrorKind, Operation, RateLimit, RetryPolicy,
+    RevokeSignInToken, SecretString, SignInToken, SignInTokenStatus, Timestamp,
 };
 /// The rustls this crate is built with, for [`Client::with_tls_config`].
 pub use rustls;
@@ -106,6 +106,10 @@ use clerk_core::{Admit, Call, Delivery, Gate, Step, Timing, TransportError, Tran
 use crate::exchange::Http;
 
 /// A Clerk client. Cloning it is cheap, and clones share one connection pool.
+///
+/// Clones also share one rate-limit [`Gate`](clerk_core::Gate): after a
+/// 429 every call of the client waits for the moment Clerk named, and with
+/// [`Config::with_pacing`] the client starts no more than its share.
 ///
 /// Its futures are `Send` and need no particular executor: await them under
 /// async-std, smol, or any `block_on`.

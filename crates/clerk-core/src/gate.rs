@@ -39,7 +39,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -109,6 +109,14 @@ impl RateLimit {
     pub fn window(&self) -> Duration {
         self.window
     }
+
+    /// The window pacing keeps: a fiftieth longer than the limit's, so
+    /// that a request a little late on the wire does not land in the
+    /// server's previous window (its windows start when a request arrives,
+    /// not when it left).
+    pub(crate) fn spaced_window(&self) -> Duration {
+        self.window.saturating_add(self.window / 50)
+    }
 }
 
 impl fmt::Display for RateLimit {
@@ -127,6 +135,10 @@ pub enum HoldReason {
     /// The client's pacing has started as many requests as the window
     /// allows.
     Pacing,
+    /// After a hold, the gate lets through about as many requests per
+    /// window as the server served in the last one, rather than all the
+    /// waiting calls at once.
+    Release,
 }
 
 impl fmt::Display for HoldReason {
@@ -134,6 +146,9 @@ impl fmt::Display for HoldReason {
         f.write_str(match self {
             Self::RetryAfter => "the server asked this client to wait",
             Self::Pacing => "this client's pacing allows no more requests yet",
+            Self::Release => {
+                "this client spreads its calls over the server's rate-limit window after a 429"
+            }
         })
     }
 }
@@ -159,6 +174,19 @@ pub enum Admission {
 /// and hand it to every [`Call`](crate::Call); use it directly only to
 /// drive calls yourself.
 ///
+/// # After a hold
+///
+/// When a hold ends, letting every waiting call through at once would
+/// spend the new window in one go and earn 429s for the rest, every
+/// window. So the gate releases them at the rate the server showed: as
+/// many requests per window as it served between the previous release and
+/// this one (every reply that was not a refusal counts, which the gate
+/// learns through [`note_served`](Self::note_served)), over the time
+/// between the two, counted per window of the first hold's length (which
+/// ends where the server's window ends). A later 429 corrects the
+/// estimate; the release pacing ends once three of its windows pass with
+/// no call held by it. Pacing set in the configuration replaces it.
+///
 /// ```
 /// use std::time::{Duration, Instant};
 /// use clerk_core::{Admission, Gate, HoldReason, RateLimit};
@@ -167,13 +195,14 @@ pub enum Admission {
 /// let t0 = Instant::now();
 /// assert_eq!(gate.admit(t0), Admission::Go);
 /// assert_eq!(gate.admit(t0), Admission::Go);
-/// // A third start within the window waits for the first to leave it.
+/// // A third start within the window waits for the first to leave it
+/// // (the window kept a fiftieth longer).
 /// assert_eq!(
 ///     gate.admit(t0),
-///     Admission::Wait { until: t0 + Duration::from_secs(1), reason: HoldReason::Pacing }
+///     Admission::Wait { until: t0 + Duration::from_millis(1020), reason: HoldReason::Pacing }
 /// );
 /// // A 429 said "not for 5 s": everyone holds.
-/// gate.hold_until(t0 + Duration::from_secs(5));
+/// gate.hold_until(t0, t0 + Duration::from_secs(5));
 /// assert!(matches!(
 ///     gate.admit(t0 + Duration::from_secs(2)),
 ///     Admission::Wait { reason: HoldReason::RetryAfter, .. }
@@ -190,12 +219,25 @@ struct Shared {
     /// True while there may be something to wait for: a hold, or pacing.
     /// Lets a call skip the lock and the clock when there is not.
     active: AtomicBool,
+    /// Replies that were not refusals, ever: the release rate is learned
+    /// from it.
+    served: AtomicU64,
     state: Mutex<State>,
 }
 
 struct State {
     hold: Option<Instant>,
+    /// When this hold was first learned.
+    hold_learned_at: Option<Instant>,
+    /// Pacing from the configuration.
     pacing: Option<Pacer>,
+    /// Pacing learned at the end of a hold, and when it ends.
+    release: Option<(Pacer, Instant)>,
+    /// When the previous hold ended, and `served` then.
+    previous_release: Option<(Instant, u64)>,
+    /// The window release pacing keeps: the length of the first hold,
+    /// which ends where the server's window does.
+    release_window: Option<Duration>,
     /// The latest moment seen: the gate's own timeline never runs
     /// backwards, whatever order callers' clock readings arrive in.
     latest: Option<Instant>,
@@ -207,21 +249,49 @@ struct Pacer {
     starts: VecDeque<Instant>,
 }
 
+impl Pacer {
+    fn new(limit: RateLimit) -> Self {
+        Self {
+            limit,
+            starts: VecDeque::new(),
+        }
+    }
+
+    /// Counts a start at `now`, or says until when to wait.
+    fn admit(&mut self, now: Instant) -> Option<Instant> {
+        let window = self.limit.spaced_window();
+        while self
+            .starts
+            .front()
+            .is_some_and(|&start| start.checked_add(window).is_none_or(|end| end <= now))
+        {
+            self.starts.pop_front();
+        }
+        if self.starts.len() >= self.limit.requests as usize {
+            let oldest = self.starts.front().copied().unwrap_or(now);
+            return Some(oldest.checked_add(window).unwrap_or(now));
+        }
+        self.starts.push_back(now);
+        None
+    }
+}
+
 impl Gate {
     /// A gate that holds every call after a `Retry-After` when `holds`, and
     /// paces starts to `pacing` when given.
     pub fn new(holds: bool, pacing: Option<RateLimit>) -> Self {
-        let pacing = pacing.map(|limit| Pacer {
-            limit,
-            starts: VecDeque::new(),
-        });
         Self {
             shared: Arc::new(Shared {
                 holds,
                 active: AtomicBool::new(pacing.is_some()),
+                served: AtomicU64::new(0),
                 state: Mutex::new(State {
                     hold: None,
-                    pacing,
+                    hold_learned_at: None,
+                    pacing: pacing.map(Pacer::new),
+                    release: None,
+                    previous_release: None,
+                    release_window: None,
                     latest: None,
                 }),
             }),
@@ -253,43 +323,57 @@ impl Gate {
                 };
             }
             state.hold = None;
+            let served = self.shared.served.load(Ordering::Acquire);
+            state.learn_release(until, served);
         }
-        if let Some(pacer) = &mut state.pacing {
-            let window = pacer.limit.window;
-            while pacer
-                .starts
-                .front()
-                .is_some_and(|&start| start.checked_add(window).is_none_or(|end| end <= now))
-            {
-                pacer.starts.pop_front();
-            }
-            let full = pacer.starts.len() >= pacer.limit.requests as usize;
-            if let (true, Some(&oldest)) = (full, pacer.starts.front()) {
-                let until = oldest.checked_add(window).unwrap_or(now);
-                return Admission::Wait {
-                    until,
-                    reason: HoldReason::Pacing,
-                };
-            }
-            pacer.starts.push_back(now);
+        if state.release.as_ref().is_some_and(|(_, ends)| now >= *ends) {
+            state.release = None;
         }
-        if state.hold.is_none() && state.pacing.is_none() {
+        let state = &mut *state;
+        let (pacer, reason) = match (&mut state.pacing, &mut state.release) {
+            (Some(pacer), _) => (Some(pacer), HoldReason::Pacing),
+            (None, Some((pacer, _))) => (Some(pacer), HoldReason::Release),
+            (None, None) => (None, HoldReason::Pacing),
+        };
+        if let Some(until) = pacer.and_then(|p| p.admit(now)) {
+            if let Some((pacer, ends)) = &mut state.release {
+                // Still more calls than the learned rate: keep releasing.
+                *ends = (*ends).max(
+                    now.checked_add(pacer.limit.spaced_window().saturating_mul(3))
+                        .unwrap_or(now),
+                );
+            }
+            return Admission::Wait { until, reason };
+        }
+        if state.hold.is_none() && state.pacing.is_none() && state.release.is_none() {
             self.shared.active.store(false, Ordering::Release);
         }
         Admission::Go
     }
 
-    /// Holds every call until `until` (a later hold already in place
-    /// stays). Does nothing on a gate built not to hold.
-    pub fn hold_until(&self, until: Instant) {
+    /// Holds every call from `now` until `until` (a later hold already in
+    /// place stays). Does nothing on a gate built not to hold.
+    pub fn hold_until(&self, now: Instant, until: Instant) {
         if !self.shared.holds {
             return;
         }
         let mut state = self.lock();
+        let now = state.observe(now);
+        if state.hold.is_none() {
+            state.hold_learned_at = Some(now);
+        }
         if state.hold.is_none_or(|held| held < until) {
             state.hold = Some(until);
         }
         self.shared.active.store(true, Ordering::Release);
+    }
+
+    /// Counts a reply that was not a refusal: the server served it, within
+    /// its limit. Lock-free; the gate learns its release rate from it.
+    pub fn note_served(&self) {
+        if self.shared.holds {
+            self.shared.served.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     /// The moment the current hold ends, if any.
@@ -302,9 +386,14 @@ impl Gate {
         self.shared.holds
     }
 
-    /// The pacing, if any.
+    /// The pacing from the configuration, if any.
     pub fn pacing(&self) -> Option<RateLimit> {
         self.lock().pacing.as_ref().map(|p| p.limit)
+    }
+
+    /// The release pacing learned after the last hold, while it lasts.
+    pub fn release_pacing(&self) -> Option<RateLimit> {
+        self.lock().release.as_ref().map(|(p, _)| p.limit)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -322,6 +411,36 @@ impl State {
         self.latest = Some(now);
         now
     }
+
+    /// At the end of a hold: the server served `served − served before`
+    /// requests since the previous release, over the time since then (the
+    /// first time, over the hold itself, which ends where the window the
+    /// first 429 came in ends).
+    fn learn_release(&mut self, ended: Instant, served: u64) {
+        let since = match self.previous_release {
+            Some((at, before)) => Some((at, served.saturating_sub(before))),
+            None => self.hold_learned_at.map(|at| (at, served)),
+        };
+        self.previous_release = Some((ended, served));
+        self.hold_learned_at = None;
+        if self.pacing.is_some() {
+            return;
+        }
+        let Some((from, count)) = since else { return };
+        let span = ended.saturating_duration_since(from);
+        if count == 0 || span.is_zero() {
+            return;
+        }
+        // The rate seen over the span, kept per window of the first hold's
+        // length: a span of several windows must not allow them all in one.
+        let window = *self.release_window.get_or_insert(span);
+        let per_window = u128::from(count).saturating_mul(window.as_nanos()) / span.as_nanos();
+        let limit = RateLimit::new(u32::try_from(per_window).unwrap_or(u32::MAX), window);
+        let ends = ended
+            .checked_add(limit.spaced_window().saturating_mul(3))
+            .unwrap_or(ended);
+        self.release = Some((Pacer::new(limit), ends));
+    }
 }
 
 impl fmt::Debug for Gate {
@@ -331,6 +450,7 @@ impl fmt::Debug for Gate {
             .field("holds", &self.shared.holds)
             .field("held_until", &state.hold)
             .field("pacing", &state.pacing.as_ref().map(|p| p.limit))
+            .field("release", &state.release.as_ref().map(|(p, _)| p.limit))
             .finish()
     }
 }

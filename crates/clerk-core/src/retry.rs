@@ -474,7 +474,7 @@ impl<O: Operation> Call<O> {
     /// let gate = config.new_gate();
     /// let started = Instant::now();
     /// // Another call of this client was told: not for 2 s.
-    /// gate.hold_until(started + Duration::from_secs(2));
+    /// gate.hold_until(started, started + Duration::from_secs(2));
     /// let mut call = Call::new(&config, RevokeSignInToken::new("sit_1"))?.with_gate(&gate, started);
     /// assert!(matches!(call.admit(|| Duration::ZERO), Admit::Wait(d) if d == Duration::from_secs(2)));
     /// assert!(matches!(call.admit(|| Duration::from_secs(2)), Admit::Send));
@@ -616,6 +616,9 @@ impl<O: Operation> Call<O> {
         let mut error = match result {
             Ok(value) => {
                 self.last_error = None;
+                if let Some((gate, _)) = &self.gate {
+                    gate.note_served();
+                }
                 return Step::Done(Ok(value));
             }
             Err(error) => error,
@@ -653,13 +656,16 @@ impl<O> Call<O> {
             Some(StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE)
         );
         let Some(hint) = error.retry_after().filter(|_| refused) else {
+            if !refused && error.status().is_some() {
+                gate.note_served();
+            }
             return;
         };
-        let until = started
-            .checked_add(timing.elapsed)
-            .and_then(|now| now.checked_add(hint.delay_from(timing.now)));
-        if let Some(until) = until {
-            gate.hold_until(until);
+        let Some(now) = started.checked_add(timing.elapsed) else {
+            return;
+        };
+        if let Some(until) = now.checked_add(hint.delay_from(timing.now)) {
+            gate.hold_until(now, until);
         }
     }
 }

@@ -101,8 +101,8 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::{Bytes, BytesMut};
 pub use clerk_core;
 pub use clerk_core::{
-    Config, CreateSignInToken, Error, ErrorKind, Operation, RetryPolicy, RevokeSignInToken,
-    SecretString, SignInToken, SignInTokenStatus, Timestamp,
+    Config, CreateSignInToken, Error, ErrorKind, Operation, RateLimit, RetryPolicy,
+    RevokeSignInToken, SecretString, SignInToken, SignInTokenStatus, Timestamp,
 };
 /// The reqwest version this crate is built on, for
 /// [`Client::with_http_client_builder`] and [`Client::with_http_client`].
@@ -121,6 +121,10 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An async Clerk client: cheap to clone (clones share the connection pool),
 /// usable from many tasks at once.
+///
+/// Clones also share one rate-limit [`Gate`](clerk_core::Gate): after a
+/// 429 every call of the client waits for the moment Clerk named, and with
+/// [`Config::with_pacing`] the client starts no more than its share.
 ///
 /// Its `Debug` never shows the secret key.
 #[derive(Clone)]

@@ -65,6 +65,16 @@ pub trait Driver {
     fn create(client: &Self::Client, request: CreateSignInToken) -> Result<SignInToken, Error>;
     /// Revokes a sign-in token.
     fn revoke(client: &Self::Client, sign_in_token_id: &str) -> Result<SignInToken, Error>;
+    /// Whether a call can be cancelled (an async call's future dropped).
+    /// A blocking call cannot: it runs to the end.
+    const CANCELLABLE: bool;
+    /// Creates, giving up after `patience`: the call's future is dropped
+    /// then, and `None` returned. Called only when [`CANCELLABLE`](Self::CANCELLABLE).
+    fn create_cancelled_after(
+        client: &Self::Client,
+        request: CreateSignInToken,
+        patience: Duration,
+    ) -> Option<Result<SignInToken, Error>>;
     /// Creates all of these at once on the one client, all in flight together.
     fn create_concurrently(
         client: &Self::Client,
@@ -527,6 +537,89 @@ pub fn rate_limit_gate_past_the_policy_ends_calls_at_once<D: Driver>() {
     }
 }
 
+/// A call cancelled while it waits at the gate sends nothing and leaves
+/// the gate as it was: the next call goes when the hold ends.
+pub fn cancelled_while_waiting_at_the_gate<D: Driver>() {
+    let mock = MockServer::start();
+    let user = mock.create_user();
+    let client = D::client(fast_config(&mock).with_retry_policy(RetryPolicy::never()));
+    mock.push_fault(Fault::RateLimited {
+        retry_after: "2".into(),
+    });
+    let start = Instant::now();
+    assert!(api_error(D::create(&client, CreateSignInToken::new(&user))).is_rate_limited());
+    if D::CANCELLABLE {
+        let cancelled = D::create_cancelled_after(
+            &client,
+            CreateSignInToken::new(&user),
+            Duration::from_millis(300),
+        );
+        assert!(cancelled.is_none(), "not held: {cancelled:?}");
+        assert_eq!(mock.requests().len(), 1, "the cancelled call sent nothing");
+    }
+    let token = D::create(&client, CreateSignInToken::new(&user)).expect("create after the hold");
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(1900), "went early: {took:?}");
+    assert!(
+        took < Duration::from_millis(3500),
+        "held too long: {took:?}"
+    );
+    assert_eq!(token.user_id, user);
+    assert_eq!(mock.requests().len(), 2);
+    assert_eq!(mock.tokens().len(), 1);
+}
+
+fn limited_mock(limit: u32) -> MockServer {
+    MockServer::builder()
+        .rate_limit(clerk_mock::RateLimit::new(limit, Duration::from_secs(1)))
+        .start()
+}
+
+fn burst<D: Driver>(mock: &MockServer, client: &D::Client, n: usize) -> Duration {
+    let users: Vec<String> = (0..n).map(|_| mock.create_user()).collect();
+    let start = Instant::now();
+    let results =
+        D::create_concurrently(client, users.iter().map(CreateSignInToken::new).collect());
+    let took = start.elapsed();
+    for (result, user) in results.iter().zip(&users) {
+        match result {
+            Ok(token) => assert_eq!(&token.user_id, user),
+            Err(e) => panic!("a call of the burst failed: {e}"),
+        }
+    }
+    // One token per user: nothing minted twice.
+    let mut minted: Vec<String> = mock.tokens().into_iter().map(|t| t.user_id).collect();
+    minted.sort();
+    minted.dedup();
+    assert_eq!(minted.len(), n);
+    assert_eq!(mock.tokens().len(), n);
+    took
+}
+
+/// A burst three times the server's limit per window, all in flight at
+/// once, completes with the default configuration: no call fails, nothing
+/// is minted twice, and the gate keeps the 429s to about one per call held.
+pub fn burst_at_the_rate_limit_completes<D: Driver>() {
+    let mock = limited_mock(10);
+    let client = D::client(fast_config(&mock));
+    let took = burst::<D>(&mock, &client, 30);
+    assert!(took >= Duration::from_millis(1900), "took {took:?}");
+    let refused = mock.rate_limited_count();
+    assert!(refused <= 30, "{refused} 429s for 30 creates");
+}
+
+/// Pacing set to the server's limit keeps a burst under it.
+pub fn pacing_keeps_a_burst_under_the_limit<D: Driver>() {
+    let mock = limited_mock(10);
+    let client = D::client(
+        fast_config(&mock).with_pacing(clerk_core::RateLimit::new(10, Duration::from_secs(1))),
+    );
+    let took = burst::<D>(&mock, &client, 30);
+    assert!(took >= Duration::from_millis(1900), "took {took:?}");
+    let refused = mock.rate_limited_count();
+    assert!(refused <= 1, "{refused} 429s under pacing");
+}
+
 /// `Retry-After: 0` (and a date already past) must not make a hot loop:
 /// each retry waits at least the longest backoff a 5xx would get.
 pub fn zero_retry_after_is_not_a_hot_loop<D: Driver>() {
@@ -951,7 +1044,8 @@ macro_rules! scenario_tests {
             rate_limited_then_success, rate_limited_until_cap, retry_after_over_cap,
             zero_retry_after_is_not_a_hot_loop, proxy_404_is_not_clerks_not_found,
             server_text_cannot_forge_log_lines, rate_limit_gate_holds_the_next_calls,
-            rate_limit_gate_past_the_policy_ends_calls_at_once,
+            rate_limit_gate_past_the_policy_ends_calls_at_once, cancelled_while_waiting_at_the_gate,
+            burst_at_the_rate_limit_completes, pacing_keeps_a_burst_under_the_limit,
             revoke_503_then_success, create_503_not_retried, create_503_with_retry_after_retried,
             create_retried_when_opted_in, html_502, empty_200, reset_mid_body, truncated_json,
             oversized_body, wrong_content_type, slow_server_times_out, slow_drip_times_out,

@@ -119,8 +119,8 @@ use std::time::{Instant, SystemTime};
 
 pub use clerk_core;
 pub use clerk_core::{
-    Config, CreateSignInToken, Error, ErrorKind, Operation, RetryPolicy, RevokeSignInToken,
-    SecretString, SignInToken, SignInTokenStatus, Timestamp,
+    Config, CreateSignInToken, Error, ErrorKind, Operation, RateLimit, RetryPolicy,
+    RevokeSignInToken, SecretString, SignInToken, SignInTokenStatus, Timestamp,
 };
 /// The ureq version this crate is built on, for [`Client::with_agent`].
 pub use ureq;
@@ -177,6 +177,10 @@ macro_rules! apply_call_settings {
 
 /// A blocking Clerk client: cheap to clone (clones share the connection
 /// pool), safe to use from many threads at once.
+///
+/// Clones also share one rate-limit [`Gate`](clerk_core::Gate): after a
+/// 429 every call of the client waits for the moment Clerk named, and with
+/// [`Config::with_pacing`] the client starts no more than its share.
 ///
 /// Its `Debug` never shows the secret key.
 #[derive(Clone)]

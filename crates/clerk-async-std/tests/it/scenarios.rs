@@ -31,6 +31,20 @@ macro_rules! driver {
                 $block_on(without_tokio(client.revoke_sign_in_token(id)))
             }
 
+            const CANCELLABLE: bool = true;
+
+            fn create_cancelled_after(
+                client: &Client,
+                request: CreateSignInToken,
+                patience: std::time::Duration,
+            ) -> Option<Result<SignInToken, Error>> {
+                $block_on(without_tokio(async {
+                    async_std::future::timeout(patience, client.create_sign_in_token(request))
+                        .await
+                        .ok()
+                }))
+            }
+
             fn create_concurrently(
                 client: &Client,
                 requests: Vec<CreateSignInToken>,

@@ -44,8 +44,8 @@ fn holds_extend_and_lift() {
     let t0 = t0();
     assert!(!gate.is_active());
     assert_eq!(gate.admit(t0), Admission::Go);
-    gate.hold_until(t0 + secs(3));
-    gate.hold_until(t0 + secs(1));
+    gate.hold_until(t0, t0 + secs(3));
+    gate.hold_until(t0, t0 + secs(1));
     assert!(gate.is_active());
     assert_eq!(gate.held_until(), Some(t0 + secs(3)));
     assert_eq!(
@@ -63,7 +63,7 @@ fn holds_extend_and_lift() {
 #[test]
 fn a_gate_turned_off_ignores_holds() {
     let gate = config().with_rate_limit_gate(false).new_gate();
-    gate.hold_until(t0() + secs(3));
+    gate.hold_until(t0(), t0() + secs(3));
     assert!(!gate.is_active());
     assert_eq!(gate.admit(t0()), Admission::Go);
 }
@@ -81,7 +81,7 @@ fn clones_share_one_gate() {
     let gate = Gate::new(true, None);
     let clone = gate.clone();
     let t0 = t0();
-    clone.hold_until(t0 + secs(1));
+    clone.hold_until(t0, t0 + secs(1));
     assert!(matches!(gate.admit(t0), Admission::Wait { .. }));
 }
 
@@ -126,7 +126,7 @@ fn a_hold_past_the_budget_ends_the_call_with_when_to_come_back() {
     let config = config();
     let gate = config.new_gate();
     let started = t0();
-    gate.hold_until(started + secs(30));
+    gate.hold_until(started, started + secs(30));
     let mut call = Call::new(&config, CreateSignInToken::new("u"))
         .unwrap()
         .with_gate(&gate, started);
@@ -150,7 +150,7 @@ fn a_hold_past_the_budget_ends_the_call_with_when_to_come_back() {
     let Step::Retry(wait) = call.handle(reply(429, Some("1")), timing(Duration::ZERO)) else {
         panic!()
     };
-    gate.hold_until(started + secs(8));
+    gate.hold_until(started, started + secs(8));
     let Admit::Done(e) = call.admit(|| wait) else {
         panic!("waited past max_elapsed")
     };
@@ -179,9 +179,12 @@ fn pacing_waits_for_the_oldest_start_to_leave_the_window() {
     ));
     assert!(matches!(
         calls[2].admit(|| Duration::from_millis(200)),
-        Admit::Wait(w) if w == Duration::from_millis(800)
+        Admit::Wait(w) if w == Duration::from_millis(820)
     ));
-    assert!(matches!(calls[2].admit(|| secs(1)), Admit::Send));
+    assert!(matches!(
+        calls[2].admit(|| Duration::from_millis(1020)),
+        Admit::Send
+    ));
 }
 
 #[derive(Clone, Debug)]
@@ -231,7 +234,7 @@ proptest! {
                 Op::Advance(ms) => { clock += Duration::from_millis(ms); continue; }
                 Op::Hold(ms) => {
                     let until = clock + Duration::from_millis(ms);
-                    gate.hold_until(base + until);
+                    gate.hold_until(base + clock, base + until);
                     hold = hold.max(until);
                     continue;
                 }
@@ -247,10 +250,10 @@ proptest! {
                 Admission::Wait { until, reason } => {
                     let until = until - base;
                     prop_assert!(until > latest, "told to wait for the past");
-                    if reason == HoldReason::RetryAfter {
-                        prop_assert_eq!(until, hold);
-                    } else {
-                        prop_assert!(pacing);
+                    match reason {
+                        HoldReason::RetryAfter => prop_assert_eq!(until, hold),
+                        HoldReason::Pacing => prop_assert!(pacing),
+                        _ => prop_assert!(!pacing, "release pacing beside configured pacing"),
                     }
                 }
             }
@@ -263,4 +266,73 @@ proptest! {
             }
         }
     }
+}
+
+/// After a hold, the waiting calls are let through at the rate the server
+/// served in the window before, not all at once.
+#[test]
+fn a_released_hold_paces_at_the_rate_the_server_showed() {
+    let gate = Gate::new(true, None);
+    let t0 = t0();
+    for _ in 0..5 {
+        assert_eq!(gate.admit(t0), Admission::Go);
+        gate.note_served();
+    }
+    // The sixth was refused: not before t0 + 1 s.
+    gate.hold_until(t0, t0 + secs(1));
+    assert!(matches!(
+        gate.admit(t0 + Duration::from_millis(500)),
+        Admission::Wait {
+            reason: HoldReason::RetryAfter,
+            ..
+        }
+    ));
+    let t1 = t0 + secs(1);
+    for _ in 0..5 {
+        assert_eq!(gate.admit(t1), Admission::Go);
+    }
+    assert_eq!(gate.release_pacing(), Some(RateLimit::new(5, secs(1))));
+    assert_eq!(
+        gate.admit(t1),
+        Admission::Wait {
+            until: t1 + Duration::from_millis(1020),
+            reason: HoldReason::Release
+        }
+    );
+    // Three quiet windows later, release pacing is over.
+    assert_eq!(gate.admit(t1 + secs(4)), Admission::Go);
+    assert_eq!(gate.release_pacing(), None);
+    assert!(!gate.is_active());
+}
+
+/// A span of several windows between two holds is counted per window of
+/// the first hold's length: it must not let them all through at once.
+#[test]
+fn the_release_rate_is_per_window_of_the_first_hold() {
+    let gate = Gate::new(true, None);
+    let t0 = t0();
+    for _ in 0..4 {
+        gate.note_served();
+    }
+    gate.hold_until(t0, t0 + secs(1));
+    assert_eq!(gate.admit(t0 + secs(1)), Admission::Go);
+    for _ in 0..12 {
+        gate.note_served();
+    }
+    gate.hold_until(t0 + secs(3), t0 + secs(4));
+    assert_eq!(gate.admit(t0 + secs(4)), Admission::Go);
+    // 12 served over the 3 s between releases: 4 per 1 s window.
+    assert_eq!(gate.release_pacing(), Some(RateLimit::new(4, secs(1))));
+}
+
+/// Configured pacing is never replaced by a learned one.
+#[test]
+fn configured_pacing_wins_over_release_pacing() {
+    let gate = Gate::new(true, Some(RateLimit::new(100, secs(10))));
+    let t0 = t0();
+    gate.note_served();
+    gate.hold_until(t0, t0 + secs(1));
+    assert_eq!(gate.admit(t0 + secs(1)), Admission::Go);
+    assert_eq!(gate.release_pacing(), None);
+    assert_eq!(gate.pacing(), Some(RateLimit::new(100, secs(10))));
 }

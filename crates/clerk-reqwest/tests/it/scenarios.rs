@@ -45,6 +45,20 @@ impl clerk_scenarios::Driver for Reqwest {
         runtime().block_on(client.revoke_sign_in_token(id))
     }
 
+    const CANCELLABLE: bool = true;
+
+    fn create_cancelled_after(
+        client: &Client,
+        request: CreateSignInToken,
+        patience: std::time::Duration,
+    ) -> Option<Result<SignInToken, Error>> {
+        runtime().block_on(async {
+            tokio::time::timeout(patience, client.create_sign_in_token(request))
+                .await
+                .ok()
+        })
+    }
+
     fn create_concurrently(
         client: &Client,
         requests: Vec<CreateSignInToken>,

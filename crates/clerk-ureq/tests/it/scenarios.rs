@@ -36,6 +36,17 @@ impl clerk_scenarios::Driver for Ureq {
         client.revoke_sign_in_token(id)
     }
 
+    // A blocking call cannot be cancelled: it runs to the end.
+    const CANCELLABLE: bool = false;
+
+    fn create_cancelled_after(
+        client: &Client,
+        request: CreateSignInToken,
+        _patience: std::time::Duration,
+    ) -> Option<Result<SignInToken, Error>> {
+        Some(client.create_sign_in_token(request))
+    }
+
     fn create_concurrently(
         client: &Client,
         requests: Vec<CreateSignInToken>,
