@@ -168,6 +168,56 @@ mod tracing_output {
 
     use super::*;
 
+    /// A call held at the rate-limit gate says so once, with how long and
+    /// why, not once per check.
+    #[test]
+    fn a_wait_at_the_gate_is_one_event_with_how_long_and_why() {
+        let server = MockServer::start();
+        let user = server.create_user();
+        let client = Client::new(config(&server).with_retry_policy(RetryPolicy::never())).unwrap();
+        let captured = CapturedOutput::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        // See events_name_attempts_and_never_credentials for the anchor.
+        let _anchor = tracing::Dispatch::new(
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_writer(std::io::sink)
+                .finish(),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::callsite::rebuild_interest_cache();
+            server.push_fault(Fault::RateLimited {
+                retry_after: "1".into(),
+            });
+            assert!(
+                client
+                    .create_sign_in_token(CreateSignInToken::new(&user))
+                    .unwrap_err()
+                    .is_rate_limited()
+            );
+            client
+                .create_sign_in_token(CreateSignInToken::new(&user))
+                .unwrap();
+        });
+        let text = captured.text();
+        let waits: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("waits at the client's rate-limit gate"))
+            .collect();
+        assert_eq!(waits.len(), 1, "{text}");
+        assert!(waits[0].contains("wait_ms="), "{text}");
+        assert!(
+            waits[0].contains("reason=the server asked this client to wait"),
+            "{text}"
+        );
+        assert!(!text.contains(server.secret_key()), "{text}");
+    }
+
     #[test]
     fn events_name_attempts_and_never_credentials() {
         let server = MockServer::start();
