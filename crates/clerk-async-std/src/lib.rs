@@ -107,7 +107,7 @@ use crate::exchange::Http;
 
 /// A Clerk client. Cloning it is cheap, and clones share one connection pool.
 ///
-/// Clones also share one rate-limit [`Gate`](clerk_core::Gate): after a
+/// Clones also share one rate-limit [`Gate`]: after a
 /// 429 every call of the client waits for the moment Clerk named, and with
 /// [`Config::with_pacing`] the client starts no more than its share.
 ///

@@ -514,8 +514,9 @@ fn whole_seconds_up(d: Duration) -> u64 {
 ///
 /// Escaped: the C0 and C1 controls and DEL (CR, LF, ESC, …), the Unicode
 /// line and paragraph separators, and the bidirectional formatting
-/// characters. Each is written as Rust writes it, such as `\u{1b}`; a
-/// backslash stays as it is.
+/// characters. Each is written as Rust writes it, such as `\u{1b}`, and a
+/// backslash is doubled, so a server's own `\u{1b}` text cannot pass for
+/// an escaped character.
 pub(crate) struct Escaped<'a>(pub(crate) &'a str);
 
 fn needs_escape(c: char) -> bool {
@@ -530,9 +531,16 @@ fn needs_escape(c: char) -> bool {
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut rest = self.0;
-        while let Some((at, c)) = rest.char_indices().find(|&(_, c)| needs_escape(c)) {
+        while let Some((at, c)) = rest
+            .char_indices()
+            .find(|&(_, c)| c == '\\' || needs_escape(c))
+        {
             f.write_str(rest.get(..at).unwrap_or_default())?;
-            write!(f, "{}", c.escape_unicode())?;
+            if c == '\\' {
+                f.write_str("\\\\")?;
+            } else {
+                write!(f, "{}", c.escape_unicode())?;
+            }
             rest = rest.get(at + c.len_utf8()..).unwrap_or_default();
         }
         f.write_str(rest)
@@ -855,8 +863,10 @@ mod tests {
         }
         assert_eq!(
             Escaped("a\r\nb\u{1b}[0m\\").to_string(),
-            "a\\u{d}\\u{a}b\\u{1b}[0m\\"
+            "a\\u{d}\\u{a}b\\u{1b}[0m\\\\"
         );
+        // A server's literal escape text stays distinguishable.
+        assert_eq!(Escaped("x\\u{a}y").to_string(), "x\\\\u{a}y");
     }
 
     #[test]

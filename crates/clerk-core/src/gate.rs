@@ -18,8 +18,8 @@
 //!   under the limit instead of running into it.
 //!
 //! A call asks the gate before every attempt ([`Call::admit`]); an answer
-//! to wait takes nothing from the gate, so a call dropped while it waits
-//! leaves the gate as it was. The adapters share one gate across a client's
+//! to wait reserves nothing (no start is counted, no slot held), so a call
+//! dropped while it waits leaves nothing behind. The adapters share one gate across a client's
 //! clones; its lock is held for a few comparisons, never across an await or
 //! a sleep.
 //!
@@ -63,11 +63,15 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// At most `requests` (at least 1) started in any window of `window`.
+    /// At most `requests` (at least 1) started in any window of `window`
+    /// (at least a millisecond, at most [`MAX_RETRY_AFTER`], a day: a
+    /// longer one would hold calls past anything a reply may ask).
+    ///
+    /// [`MAX_RETRY_AFTER`]: crate::MAX_RETRY_AFTER
     pub fn new(requests: u32, window: Duration) -> Self {
         Self {
             requests: requests.max(1),
-            window,
+            window: window.clamp(Duration::from_millis(1), crate::MAX_RETRY_AFTER),
         }
     }
 
@@ -158,7 +162,7 @@ impl fmt::Display for HoldReason {
 pub enum Admission {
     /// Send now. With pacing, the start has been counted.
     Go,
-    /// Do not send before `until`; ask again then. Nothing was taken.
+    /// Do not send before `until`; ask again then. No start was counted.
     Wait {
         /// The moment to ask again.
         until: Instant,
@@ -177,15 +181,19 @@ pub enum Admission {
 /// # After a hold
 ///
 /// When a hold ends, letting every waiting call through at once would
-/// spend the new window in one go and earn 429s for the rest, every
-/// window. So the gate releases them at the rate the server showed: as
-/// many requests per window as it served between the previous release and
-/// this one (every reply that was not a refusal counts, which the gate
-/// learns through [`note_served`](Self::note_served)), over the time
-/// between the two, counted per window of the first hold's length (which
-/// ends where the server's window ends). A later 429 corrects the
-/// estimate; the release pacing ends once three of its windows pass with
-/// no call held by it. Pacing set in the configuration replaces it.
+/// spend the new window in one go and earn 429s for the rest, window after
+/// window. So when a hold ends close after the previous one (the time
+/// between their ends within twice this hold's length: the client is
+/// pressing against the limit), the gate releases the waiting calls at the
+/// rate the server showed: as many per window as it served between the two
+/// ends (every reply that was not a refusal counts, which the gate learns
+/// through [`note_served`](Self::note_served)), the window being the time
+/// between them. The rate is what the server served while the client kept
+/// it busy, so it is the client's share of the limit as it stands; each new
+/// hold learns again. After a quiet spell nothing is learned and a hold
+/// ends by letting every call go. The release pacing ends once three of
+/// its windows pass with no call held by it. Pacing set in the
+/// configuration replaces it.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -227,17 +235,14 @@ struct Shared {
 
 struct State {
     hold: Option<Instant>,
-    /// When this hold was first learned.
-    hold_learned_at: Option<Instant>,
+    /// When the current hold began.
+    hold_began: Option<Instant>,
+    /// When the previous hold ended, `served` then, and how long it was.
+    last_release: Option<(Instant, u64, Duration)>,
     /// Pacing from the configuration.
     pacing: Option<Pacer>,
     /// Pacing learned at the end of a hold, and when it ends.
-    release: Option<(Pacer, Instant)>,
-    /// When the previous hold ended, and `served` then.
-    previous_release: Option<(Instant, u64)>,
-    /// The window release pacing keeps: the length of the first hold,
-    /// which ends where the server's window does.
-    release_window: Option<Duration>,
+    release: Option<Release>,
     /// The latest moment seen: the gate's own timeline never runs
     /// backwards, whatever order callers' clock readings arrive in.
     latest: Option<Instant>,
@@ -287,11 +292,10 @@ impl Gate {
                 served: AtomicU64::new(0),
                 state: Mutex::new(State {
                     hold: None,
-                    hold_learned_at: None,
+                    hold_began: None,
+                    last_release: None,
                     pacing: pacing.map(Pacer::new),
                     release: None,
-                    previous_release: None,
-                    release_window: None,
                     latest: None,
                 }),
             }),
@@ -311,7 +315,8 @@ impl Gate {
     }
 
     /// Asks to start a request at `now`. [`Admission::Go`] counts the start
-    /// for pacing; [`Admission::Wait`] takes nothing.
+    /// for pacing; [`Admission::Wait`] counts nothing (it may end a hold
+    /// that is over, or keep release pacing going).
     pub fn admit(&self, now: Instant) -> Admission {
         let mut state = self.lock();
         let now = state.observe(now);
@@ -324,24 +329,21 @@ impl Gate {
             }
             state.hold = None;
             let served = self.shared.served.load(Ordering::Acquire);
-            state.learn_release(until, served);
+            state.release_at(until, served);
         }
-        if state.release.as_ref().is_some_and(|(_, ends)| now >= *ends) {
+        if state.release.as_ref().is_some_and(|r| now >= r.ends) {
             state.release = None;
         }
         let state = &mut *state;
         let (pacer, reason) = match (&mut state.pacing, &mut state.release) {
             (Some(pacer), _) => (Some(pacer), HoldReason::Pacing),
-            (None, Some((pacer, _))) => (Some(pacer), HoldReason::Release),
+            (None, Some(release)) => (Some(&mut release.pacer), HoldReason::Release),
             (None, None) => (None, HoldReason::Pacing),
         };
         if let Some(until) = pacer.and_then(|p| p.admit(now)) {
-            if let Some((pacer, ends)) = &mut state.release {
+            if let (None, Some(release)) = (&state.pacing, &mut state.release) {
                 // Still more calls than the learned rate: keep releasing.
-                *ends = (*ends).max(
-                    now.checked_add(pacer.limit.spaced_window().saturating_mul(3))
-                        .unwrap_or(now),
-                );
+                release.held(now);
             }
             return Admission::Wait { until, reason };
         }
@@ -360,7 +362,7 @@ impl Gate {
         let mut state = self.lock();
         let now = state.observe(now);
         if state.hold.is_none() {
-            state.hold_learned_at = Some(now);
+            state.hold_began = Some(now);
         }
         if state.hold.is_none_or(|held| held < until) {
             state.hold = Some(until);
@@ -393,7 +395,7 @@ impl Gate {
 
     /// The release pacing learned after the last hold, while it lasts.
     pub fn release_pacing(&self) -> Option<RateLimit> {
-        self.lock().release.as_ref().map(|(p, _)| p.limit)
+        self.lock().release.as_ref().map(|r| r.pacer.limit)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -412,34 +414,56 @@ impl State {
         now
     }
 
-    /// At the end of a hold: the server served `served − served before`
-    /// requests since the previous release, over the time since then (the
-    /// first time, over the hold itself, which ends where the window the
-    /// first 429 came in ends).
-    fn learn_release(&mut self, ended: Instant, served: u64) {
-        let since = match self.previous_release {
-            Some((at, before)) => Some((at, served.saturating_sub(before))),
-            None => self.hold_learned_at.map(|at| (at, served)),
-        };
-        self.previous_release = Some((ended, served));
-        self.hold_learned_at = None;
+    /// A hold ends at `ended`, `served` replies served so far. When it
+    /// follows the previous one closely (the time between their ends within
+    /// twice this hold's length: the client is pressing against the limit,
+    /// window after window), what the server served between the two ends
+    /// is what one of its windows holds, and that rate paces the release.
+    /// After a quiet spell nothing is learned, and every call goes.
+    fn release_at(&mut self, ended: Instant, served: u64) {
+        let began = self.hold_began.take().unwrap_or(ended);
+        let length = ended.saturating_duration_since(began);
+        let previous = self.last_release.replace((ended, served, length));
         if self.pacing.is_some() {
             return;
         }
-        let Some((from, count)) = since else { return };
-        let span = ended.saturating_duration_since(from);
-        if count == 0 || span.is_zero() {
+        // A hold of no length (`Retry-After: 0`) says nothing of a window.
+        let Some((before, served_then, _)) = previous.filter(|p| !p.2.is_zero()) else {
+            return;
+        };
+        let span = ended.saturating_duration_since(before);
+        let count = served.saturating_sub(served_then);
+        if span.is_zero() || span > length.saturating_mul(2) || count == 0 {
             return;
         }
-        // The rate seen over the span, kept per window of the first hold's
-        // length: a span of several windows must not allow them all in one.
-        let window = *self.release_window.get_or_insert(span);
-        let per_window = u128::from(count).saturating_mul(window.as_nanos()) / span.as_nanos();
-        let limit = RateLimit::new(u32::try_from(per_window).unwrap_or(u32::MAX), window);
-        let ends = ended
-            .checked_add(limit.spaced_window().saturating_mul(3))
-            .unwrap_or(ended);
-        self.release = Some((Pacer::new(limit), ends));
+        let limit = RateLimit::new(u32::try_from(count).unwrap_or(u32::MAX), span);
+        self.release = Some(Release::new(limit, ended));
+    }
+}
+
+/// Release pacing: a learned rate, ended three quiet windows after a call
+/// last waited for it.
+struct Release {
+    pacer: Pacer,
+    ends: Instant,
+}
+
+impl Release {
+    fn new(limit: RateLimit, now: Instant) -> Self {
+        Self {
+            pacer: Pacer::new(limit),
+            ends: Self::quiet_end(limit, now),
+        }
+    }
+
+    fn quiet_end(limit: RateLimit, now: Instant) -> Instant {
+        now.checked_add(limit.spaced_window().saturating_mul(3))
+            .unwrap_or(now)
+    }
+
+    /// A call was held by the release at `now`.
+    fn held(&mut self, now: Instant) {
+        self.ends = self.ends.max(Self::quiet_end(self.pacer.limit, now));
     }
 }
 
@@ -450,7 +474,7 @@ impl fmt::Debug for Gate {
             .field("holds", &self.shared.holds)
             .field("held_until", &state.hold)
             .field("pacing", &state.pacing.as_ref().map(|p| p.limit))
-            .field("release", &state.release.as_ref().map(|(p, _)| p.limit))
+            .field("release", &state.release.as_ref().map(|r| r.pacer.limit))
             .finish()
     }
 }

@@ -504,7 +504,7 @@ impl<O: Operation> Call<O> {
             let error = Error::throttled(
                 Throttled {
                     reason,
-                    retry_after: wait,
+                    retry_after: wait.min(crate::MAX_RETRY_AFTER),
                     previous,
                 },
                 self.attempts,
@@ -664,7 +664,15 @@ impl<O> Call<O> {
         let Some(now) = started.checked_add(timing.elapsed) else {
             return;
         };
-        if let Some(until) = now.checked_add(hint.delay_from(timing.now)) {
+        // A 503's Retry-After may come from any proxy on the way: it holds
+        // the client no longer than the policy would wait it out. A 429's
+        // holds as long as it says (a day at most): every call sent sooner
+        // would only earn another.
+        let mut hold = hint.delay_from(timing.now);
+        if error.status() == Some(StatusCode::SERVICE_UNAVAILABLE) {
+            hold = hold.min(self.policy.max_retry_after());
+        }
+        if let Some(until) = now.checked_add(hold) {
             gate.hold_until(now, until);
         }
     }

@@ -122,7 +122,7 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// An async Clerk client: cheap to clone (clones share the connection pool),
 /// usable from many tasks at once.
 ///
-/// Clones also share one rate-limit [`Gate`](clerk_core::Gate): after a
+/// Clones also share one rate-limit [`Gate`]: after a
 /// 429 every call of the client waits for the moment Clerk named, and with
 /// [`Config::with_pacing`] the client starts no more than its share.
 ///

@@ -93,10 +93,12 @@
 //!
 //! # Logging
 //!
-//! ureq and ureq-proto log every byte they send and receive at `TRACE` (the
-//! `Authorization` header included) and every reply's headers at `DEBUG`,
-//! through the `log` crate; there is no ureq setting to turn that off. Keep
-//! the `ureq` and `ureq_proto` log targets at `INFO` or above in production.
+//! ureq-proto logs every byte ureq sends and receives at `TRACE` (the
+//! `Authorization` header included), through the `log` crate; at `DEBUG`
+//! ureq logs each request and reply with only harmless headers and the path
+//! and `Location` masked, unless `TRACE` is on, which prints them in full.
+//! There is no ureq setting to turn that off. Keep the `ureq` and
+//! `ureq_proto` log targets at `INFO` or above in production.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -178,7 +180,7 @@ macro_rules! apply_call_settings {
 /// A blocking Clerk client: cheap to clone (clones share the connection
 /// pool), safe to use from many threads at once.
 ///
-/// Clones also share one rate-limit [`Gate`](clerk_core::Gate): after a
+/// Clones also share one rate-limit [`Gate`]: after a
 /// 429 every call of the client waits for the moment Clerk named, and with
 /// [`Config::with_pacing`] the client starts no more than its share.
 ///

@@ -197,6 +197,8 @@ enum Op {
     Admit,
     /// A reply says: not for this many milliseconds.
     Hold(u64),
+    /// A reply was served (the release rate is learned from these).
+    Served,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -205,6 +207,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u64..300).prop_map(Op::AdmitLate),
         6 => Just(Op::Admit),
         1 => (0u64..2000).prop_map(Op::Hold),
+        3 => Just(Op::Served),
     ]
 }
 
@@ -232,6 +235,7 @@ proptest! {
         for op in ops {
             let reading = match op {
                 Op::Advance(ms) => { clock += Duration::from_millis(ms); continue; }
+                Op::Served => { gate.note_served(); continue; }
                 Op::Hold(ms) => {
                     let until = clock + Duration::from_millis(ms);
                     gate.hold_until(base + clock, base + until);
@@ -268,61 +272,126 @@ proptest! {
     }
 }
 
-/// After a hold, the waiting calls are let through at the rate the server
-/// served in the window before, not all at once.
+/// A hold that follows the previous one closely is released at the rate
+/// the server served between the two, not all at once; after a quiet spell
+/// nothing is learned.
 #[test]
-fn a_released_hold_paces_at_the_rate_the_server_showed() {
+fn a_release_paces_at_the_rate_the_server_showed() {
     let gate = Gate::new(true, None);
     let t0 = t0();
+    // First window: 5 served, then a 429 until the window ends.
     for _ in 0..5 {
-        assert_eq!(gate.admit(t0), Admission::Go);
         gate.note_served();
     }
-    // The sixth was refused: not before t0 + 1 s.
     gate.hold_until(t0, t0 + secs(1));
-    assert!(matches!(
-        gate.admit(t0 + Duration::from_millis(500)),
-        Admission::Wait {
-            reason: HoldReason::RetryAfter,
-            ..
-        }
-    ));
     let t1 = t0 + secs(1);
-    for _ in 0..5 {
+    // Nothing to go on yet: every waiting call goes.
+    for _ in 0..8 {
         assert_eq!(gate.admit(t1), Admission::Go);
+    }
+    assert_eq!(gate.release_pacing(), None);
+    // The next window: 5 served again, and a 429 a second after the first.
+    for _ in 0..5 {
+        gate.note_served();
+    }
+    gate.hold_until(t1, t1 + secs(1));
+    let t2 = t1 + secs(1);
+    for _ in 0..5 {
+        assert_eq!(gate.admit(t2), Admission::Go);
     }
     assert_eq!(gate.release_pacing(), Some(RateLimit::new(5, secs(1))));
     assert_eq!(
-        gate.admit(t1),
+        gate.admit(t2),
         Admission::Wait {
-            until: t1 + Duration::from_millis(1020),
+            until: t2 + Duration::from_millis(1020),
             reason: HoldReason::Release
         }
     );
     // Three quiet windows later, release pacing is over.
-    assert_eq!(gate.admit(t1 + secs(4)), Admission::Go);
+    assert_eq!(gate.admit(t2 + secs(5)), Admission::Go);
     assert_eq!(gate.release_pacing(), None);
     assert!(!gate.is_active());
 }
 
-/// A span of several windows between two holds is counted per window of
-/// the first hold's length: it must not let them all through at once.
+/// A 429 an hour after the last one says nothing about the server's
+/// window: a lightly used client must not learn a crawl from it.
 #[test]
-fn the_release_rate_is_per_window_of_the_first_hold() {
+fn a_hold_after_a_quiet_spell_learns_nothing() {
     let gate = Gate::new(true, None);
     let t0 = t0();
-    for _ in 0..4 {
+    for _ in 0..50 {
         gate.note_served();
     }
-    gate.hold_until(t0, t0 + secs(1));
-    assert_eq!(gate.admit(t0 + secs(1)), Admission::Go);
-    for _ in 0..12 {
+    gate.hold_until(t0, t0 + secs(10));
+    assert_eq!(gate.admit(t0 + secs(10)), Admission::Go);
+    for _ in 0..30 {
         gate.note_served();
     }
-    gate.hold_until(t0 + secs(3), t0 + secs(4));
-    assert_eq!(gate.admit(t0 + secs(4)), Admission::Go);
-    // 12 served over the 3 s between releases: 4 per 1 s window.
-    assert_eq!(gate.release_pacing(), Some(RateLimit::new(4, secs(1))));
+    let later = t0 + secs(3600);
+    gate.hold_until(later, later + secs(1));
+    assert_eq!(gate.admit(later + secs(1)), Admission::Go);
+    assert_eq!(gate.release_pacing(), None);
+    for _ in 0..100 {
+        assert_eq!(gate.admit(later + secs(1)), Admission::Go);
+    }
+}
+
+/// A zero-length hold (`Retry-After: 0`) gives no window to learn from.
+#[test]
+fn a_zero_length_hold_learns_nothing() {
+    let gate = Gate::new(true, None);
+    let t0 = t0();
+    gate.note_served();
+    gate.hold_until(t0, t0);
+    assert_eq!(gate.admit(t0), Admission::Go);
+    gate.note_served();
+    gate.hold_until(t0 + secs(1), t0 + secs(2));
+    assert_eq!(gate.admit(t0 + secs(2)), Admission::Go);
+    assert_eq!(gate.release_pacing(), None);
+}
+
+/// Pacing windows are kept between a millisecond and a day: neither zero
+/// nor an overflowing window turns pacing off.
+#[test]
+fn pacing_windows_are_bounded() {
+    assert_eq!(
+        RateLimit::new(1, Duration::ZERO).window(),
+        Duration::from_millis(1)
+    );
+    assert_eq!(
+        RateLimit::new(1, Duration::MAX).window(),
+        clerk_core::MAX_RETRY_AFTER
+    );
+    let gate = Gate::new(false, Some(RateLimit::new(2, Duration::MAX)));
+    let t0 = t0();
+    assert_eq!(gate.admit(t0), Admission::Go);
+    assert_eq!(gate.admit(t0), Admission::Go);
+    assert!(matches!(
+        gate.admit(t0 + secs(3600)),
+        Admission::Wait { .. }
+    ));
+}
+
+/// A proxy's 503 with an absurd `Retry-After` holds the client no longer
+/// than the policy would wait; a 429's hint holds as long as it says.
+#[test]
+fn a_503_holds_no_longer_than_the_policy_waits() {
+    let config = config();
+    let gate = config.new_gate();
+    let started = t0();
+    let mut call = Call::new(&config, RevokeSignInToken::new("sit_1"))
+        .unwrap()
+        .with_gate(&gate, started);
+    let _ = call.handle(reply(503, Some("86400")), timing(Duration::ZERO));
+    assert_eq!(
+        gate.held_until(),
+        Some(started + config.retry_policy().max_retry_after())
+    );
+    let mut call = Call::new(&config, RevokeSignInToken::new("sit_1"))
+        .unwrap()
+        .with_gate(&gate, started);
+    let _ = call.handle(reply(429, Some("30")), timing(Duration::ZERO));
+    assert_eq!(gate.held_until(), Some(started + secs(30)));
 }
 
 /// Configured pacing is never replaced by a learned one.
