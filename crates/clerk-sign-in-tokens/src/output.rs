@@ -1,0 +1,456 @@
+//! Records on stdout, the progress bar and the summary on stderr.
+//!
+//! Every result goes through one [`Sink`]: a call hands its result to the
+//! sink before it does anything else, and the sink writes and flushes it
+//! under one lock. The second Ctrl-C takes that same lock, after the
+//! results already handed over are written, and exits while holding it:
+//! no token the program has read is left unwritten.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use clerk_core::{Error, ErrorKind, SignInToken};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::input::BadLine;
+
+/// How results are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON Lines record per input line, a summary on stderr.
+    Records,
+    /// The example's form for one call: the token as one JSON object on
+    /// stdout, or one line on stderr; no summary.
+    Single,
+}
+
+/// The counts a run ends with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Calls that got a token.
+    pub succeeded: u64,
+    /// Records of failures (calls and bad lines).
+    pub failed: u64,
+    /// Ids skipped because `--resume` showed they already got a token.
+    pub skipped: u64,
+    /// Ids read but never sent because the run was interrupted.
+    pub not_started: u64,
+}
+
+struct State {
+    out: Box<dyn Write + Send>,
+    counts: Counts,
+    /// Set when stdout could not be written: nothing more is started.
+    broken: Option<io::Error>,
+}
+
+/// Where every result goes. See the module documentation.
+pub struct Sink {
+    state: Mutex<State>,
+    format: Format,
+    /// Results a call holds and has not written yet.
+    handing: AtomicUsize,
+    /// Set by the first Ctrl-C or a broken stdout: start nothing more.
+    stop: AtomicBool,
+    interrupted: AtomicBool,
+    /// Calls waiting for the rate limit right now.
+    waiting: AtomicUsize,
+    rate_limited: AtomicU64,
+    progress: Option<ProgressBar>,
+    started: Instant,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink")
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The input side of a record.
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    /// The line number or argument position.
+    pub line: u64,
+    /// The id as read.
+    pub id: &'a str,
+}
+
+#[derive(Serialize)]
+struct Record<'a> {
+    line: u64,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<&'a SignInToken>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorRecord>,
+}
+
+#[derive(Serialize)]
+struct ErrorRecord {
+    kind: &'static str,
+    status: Option<u16>,
+    codes: Vec<String>,
+    trace_id: Option<String>,
+    retry_after_seconds: Option<u64>,
+    attempts: u32,
+    message: String,
+}
+
+impl ErrorRecord {
+    fn from_error(error: &Error) -> Self {
+        let kind = match error.kind() {
+            ErrorKind::Api(_) => "api",
+            ErrorKind::UnexpectedResponse(_) => "unexpected_response",
+            ErrorKind::Decode(_) => "decode",
+            ErrorKind::InvalidRequest(_) => "invalid_request",
+            ErrorKind::Transport(_) if error.is_timeout() => "timeout",
+            ErrorKind::Transport(_) => "transport",
+            ErrorKind::Throttled(_) => "throttled",
+            _ => "other",
+        };
+        Self {
+            kind,
+            status: error.status().map(|s| s.as_u16()),
+            codes: error.codes().map(str::to_owned).collect(),
+            trace_id: error.trace_id().map(str::to_owned),
+            retry_after_seconds: error.retry_after().map(|r| {
+                let d = r.delay_from(SystemTime::now());
+                d.as_secs() + u64::from(d.subsec_nanos() > 0)
+            }),
+            attempts: error.attempts(),
+            message: error.to_string(),
+        }
+    }
+
+    fn bad_line(bad: &BadLine) -> Self {
+        Self {
+            kind: "invalid_input",
+            status: None,
+            codes: Vec::new(),
+            trace_id: None,
+            retry_after_seconds: None,
+            attempts: 0,
+            message: bad.reason.clone(),
+        }
+    }
+}
+
+/// A one-line account of an error, always with the attempts made (the
+/// example's wording).
+pub fn describe_error(error: &Error) -> String {
+    let mut line = error.to_string();
+    if error.attempts() <= 1 {
+        let _ = write!(
+            line,
+            " ({} attempt{})",
+            error.attempts(),
+            if error.attempts() == 1 { "" } else { "s" }
+        );
+    }
+    line
+}
+
+impl Sink {
+    /// A sink writing to `out`; with a progress bar on stderr when
+    /// `total` is known or not (`Some(None)` draws one without a total),
+    /// none when `progress` is `None`.
+    pub fn new(out: Box<dyn Write + Send>, format: Format, progress: Option<Option<u64>>) -> Self {
+        let progress = progress.map(|total| {
+            let bar = match total {
+                Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
+                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+            };
+            let template = if total.is_some() {
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} ETA {eta} {msg}"
+            } else {
+                "{spinner} [{elapsed_precise}] {pos} done {per_sec} {msg}"
+            };
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Self {
+            state: Mutex::new(State {
+                out,
+                counts: Counts::default(),
+                broken: None,
+            }),
+            format,
+            handing: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            interrupted: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
+            rate_limited: AtomicU64::new(0),
+            progress,
+            started: Instant::now(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether to start no more calls.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Start no more calls (without counting the run as interrupted).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// The first Ctrl-C: start nothing more; calls in flight finish.
+    pub fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(bar) = &self.progress {
+            bar.set_message("interrupted: finishing the calls in flight (Ctrl-C again to quit)");
+        }
+    }
+
+    /// Whether the run was interrupted.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// Marks a result as held: call this the moment a call returns, before
+    /// anything else, and [`record`](Self::record) it next. The second
+    /// Ctrl-C waits for held results to be written.
+    pub fn hold(&self) -> Held<'_> {
+        self.handing.fetch_add(1, Ordering::SeqCst);
+        Held { sink: self }
+    }
+
+    /// A call is waiting for the rate limit (pacing) until the guard drops.
+    pub fn waiting(&self) -> Waiting<'_> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        self.refresh_message();
+        Waiting { sink: self }
+    }
+
+    /// An id `--resume` skips.
+    pub fn skipped(&self) {
+        self.lock().counts.skipped += 1;
+        self.tick();
+    }
+
+    /// An id read but not sent because the run stopped.
+    pub fn not_started(&self) {
+        self.lock().counts.not_started += 1;
+    }
+
+    /// A line that is not an id: a failed record, no call.
+    pub fn bad_line(&self, line: u64, bad: &BadLine) {
+        let record = Record {
+            line,
+            id: &bad.text,
+            token: None,
+            error: Some(ErrorRecord::bad_line(bad)),
+        };
+        let mut state = self.lock();
+        state.counts.failed += 1;
+        match self.format {
+            Format::Records => self.write_line(&mut state, &record),
+            Format::Single => eprintln!(
+                "clerk-sign-in-tokens: {} (line {line}): {}",
+                bad.reason, bad.text
+            ),
+        }
+        drop(state);
+        self.tick();
+    }
+
+    /// Writes the record of one call and flushes it.
+    pub fn record(&self, held: Held<'_>, input: Input<'_>, result: &Result<SignInToken, Error>) {
+        let mut state = self.lock();
+        match result {
+            Ok(_) => state.counts.succeeded += 1,
+            Err(e) => {
+                state.counts.failed += 1;
+                if e.is_rate_limited() || matches!(e.kind(), ErrorKind::Throttled(_)) {
+                    self.rate_limited.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        match (self.format, result) {
+            (Format::Records, _) => {
+                let record = Record {
+                    line: input.line,
+                    id: input.id,
+                    token: result.as_ref().ok(),
+                    error: result.as_ref().err().map(ErrorRecord::from_error),
+                };
+                self.write_line(&mut state, &record);
+            }
+            (Format::Single, Ok(token)) => self.write_line(&mut state, token),
+            (Format::Single, Err(e)) => {
+                eprintln!("clerk-sign-in-tokens: {}", describe_error(e));
+            }
+        }
+        drop(state);
+        drop(held);
+        self.tick();
+    }
+
+    fn write_line(&self, state: &mut State, value: &impl Serialize) {
+        if state.broken.is_some() {
+            return;
+        }
+        let mut line = match serde_json::to_vec(value) {
+            Ok(line) => line,
+            Err(e) => {
+                // Not reachable with these types; never silent if it were.
+                state.broken = Some(io::Error::other(e));
+                self.stop.store(true, Ordering::SeqCst);
+                return;
+            }
+        };
+        line.push(b'\n');
+        if let Err(e) = state.out.write_all(&line).and_then(|()| state.out.flush()) {
+            state.broken = Some(e);
+            self.stop.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn tick(&self) {
+        if let Some(bar) = &self.progress {
+            bar.inc(1);
+            self.refresh_message();
+        }
+    }
+
+    fn refresh_message(&self) {
+        let Some(bar) = &self.progress else { return };
+        if self.interrupted() {
+            return;
+        }
+        let counts = self.lock().counts;
+        let mut message = format!("ok {}, failed {}", counts.succeeded, counts.failed);
+        if counts.skipped > 0 {
+            let _ = write!(message, ", skipped {}", counts.skipped);
+        }
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            message.push_str(", waiting for the rate limit");
+        }
+        let limited = self.rate_limited.load(Ordering::Relaxed);
+        if limited > 0 {
+            let _ = write!(message, ", {limited} rate-limited");
+        }
+        bar.set_message(message);
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> Counts {
+        self.lock().counts
+    }
+
+    /// The summary line (without the program name).
+    pub fn summary(&self) -> String {
+        let counts = self.counts();
+        let elapsed = self.started.elapsed();
+        let calls = counts.succeeded + counts.failed;
+        let mut line = format!("{} succeeded, {} failed", counts.succeeded, counts.failed);
+        if counts.skipped > 0 {
+            let _ = write!(line, ", {} skipped (already minted)", counts.skipped);
+        }
+        if counts.not_started > 0 || self.interrupted() {
+            let _ = write!(line, ", {} not started", counts.not_started);
+        }
+        let _ = write!(
+            line,
+            " in {:.1} s ({:.0}/s)",
+            elapsed.as_secs_f64(),
+            calls as f64 / elapsed.as_secs_f64().max(1e-9)
+        );
+        if self.interrupted() {
+            line.insert_str(0, "interrupted: ");
+        }
+        line
+    }
+
+    /// Ends the progress bar, prints the summary (in record form), and
+    /// says what went wrong with stdout if anything did. The exit code:
+    /// 130 interrupted, 1 a failure or stdout broken, 0 otherwise.
+    pub fn finish(&self, read_error: Option<&io::Error>) -> u8 {
+        if let Some(bar) = &self.progress {
+            bar.finish_and_clear();
+        }
+        let state = self.lock();
+        let broken = state.broken.as_ref().map(|e| e.to_string());
+        let failed = state.counts.failed;
+        drop(state);
+        if let Some(e) = &broken {
+            eprintln!("clerk-sign-in-tokens: could not write to stdout: {e}");
+        }
+        if let Some(e) = read_error {
+            eprintln!("clerk-sign-in-tokens: reading the input stopped: {e}");
+        }
+        if self.format == Format::Records {
+            eprintln!("clerk-sign-in-tokens: {}", self.summary());
+        }
+        if self.interrupted() {
+            130
+        } else if failed > 0 || broken.is_some() || read_error.is_some() {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// The second Ctrl-C: waits (up to two seconds) for the results calls
+    /// already hold to be written, takes the output lock so nothing more
+    /// is written, flushes, prints the summary and exits with 130.
+    pub fn abort(&self) -> ! {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.handing.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut state = self.lock();
+        let _ = state.out.flush();
+        if let Some(bar) = &self.progress {
+            bar.finish_and_clear();
+        }
+        let counts = state.counts;
+        if self.format == Format::Records {
+            eprintln!(
+                "clerk-sign-in-tokens: interrupted twice: {} succeeded, {} failed; calls still in flight were abandoned",
+                counts.succeeded, counts.failed
+            );
+        }
+        std::process::exit(130)
+    }
+}
+
+/// A result a call holds; see [`Sink::hold`].
+#[derive(Debug)]
+pub struct Held<'a> {
+    sink: &'a Sink,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.sink.handing.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// See [`Sink::waiting`].
+#[derive(Debug)]
+pub struct Waiting<'a> {
+    sink: &'a Sink,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.sink.waiting.fetch_sub(1, Ordering::SeqCst);
+        self.sink.refresh_message();
+    }
+}
