@@ -62,7 +62,11 @@ pub struct Sink {
     rate_limited: AtomicU64,
     progress: Option<ProgressBar>,
     started: Instant,
+    /// Run when the run stops (closes the queue of ids).
+    on_stop: Mutex<Vec<StopHook>>,
 }
+
+type StopHook = Box<dyn Fn() + Send + Sync>;
 
 impl std::fmt::Debug for Sink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -141,6 +145,13 @@ impl ErrorRecord {
     }
 }
 
+/// One JSON line, newline included.
+fn encode(value: &impl Serialize) -> serde_json::Result<Vec<u8>> {
+    let mut line = serde_json::to_vec(value)?;
+    line.push(b'\n');
+    Ok(line)
+}
+
 /// A one-line account of an error, always with the attempts made (the
 /// example's wording).
 pub fn describe_error(error: &Error) -> String {
@@ -191,6 +202,7 @@ impl Sink {
             rate_limited: AtomicU64::new(0),
             progress,
             started: Instant::now(),
+            on_stop: Mutex::new(Vec::new()),
         }
     }
 
@@ -206,12 +218,29 @@ impl Sink {
     /// Start no more calls (without counting the run as interrupted).
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
+        for hook in self
+            .on_stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            hook();
+        }
+    }
+
+    /// Runs `hook` when the run stops (at once if it already has).
+    pub fn on_stop(&self, hook: StopHook) {
+        let mut hooks = self.on_stop.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.stopped() {
+            hook();
+        }
+        hooks.push(hook);
     }
 
     /// The first Ctrl-C: start nothing more; calls in flight finish.
     pub fn interrupt(&self) {
         self.interrupted.store(true, Ordering::SeqCst);
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop();
         if let Some(bar) = &self.progress {
             bar.set_message("interrupted: finishing the calls in flight (Ctrl-C again to quit)");
         }
@@ -256,10 +285,11 @@ impl Sink {
             token: None,
             error: Some(ErrorRecord::bad_line(bad)),
         };
+        let encoded = encode(&record);
         let mut state = self.lock();
         state.counts.failed += 1;
         match self.format {
-            Format::Records => self.write_line(&mut state, &record),
+            Format::Records => self.write_line(&mut state, encoded),
             Format::Single => eprintln!(
                 "clerk-sign-in-tokens: {} (line {line}): {}",
                 bad.reason, bad.text
@@ -271,6 +301,17 @@ impl Sink {
 
     /// Writes the record of one call and flushes it.
     pub fn record(&self, held: Held<'_>, input: Input<'_>, result: &Result<SignInToken, Error>) {
+        // Encoded before the lock is taken, written and flushed under it.
+        let line = match (self.format, result) {
+            (Format::Records, _) => encode(&Record {
+                line: input.line,
+                id: input.id,
+                token: result.as_ref().ok(),
+                error: result.as_ref().err().map(ErrorRecord::from_error),
+            }),
+            (Format::Single, Ok(token)) => encode(token),
+            (Format::Single, Err(_)) => Ok(Vec::new()),
+        };
         let mut state = self.lock();
         match result {
             Ok(_) => state.counts.succeeded += 1,
@@ -279,45 +320,35 @@ impl Sink {
                 if e.is_rate_limited() || matches!(e.kind(), ErrorKind::Throttled(_)) {
                     self.rate_limited.fetch_add(1, Ordering::Relaxed);
                 }
+                if self.format == Format::Single {
+                    eprintln!("clerk-sign-in-tokens: {}", describe_error(e));
+                }
             }
         }
-        match (self.format, result) {
-            (Format::Records, _) => {
-                let record = Record {
-                    line: input.line,
-                    id: input.id,
-                    token: result.as_ref().ok(),
-                    error: result.as_ref().err().map(ErrorRecord::from_error),
-                };
-                self.write_line(&mut state, &record);
-            }
-            (Format::Single, Ok(token)) => self.write_line(&mut state, token),
-            (Format::Single, Err(e)) => {
-                eprintln!("clerk-sign-in-tokens: {}", describe_error(e));
-            }
+        if !(self.format == Format::Single && result.is_err()) {
+            self.write_line(&mut state, line);
         }
         drop(state);
         drop(held);
         self.tick();
     }
 
-    fn write_line(&self, state: &mut State, value: &impl Serialize) {
+    fn write_line(&self, state: &mut State, line: serde_json::Result<Vec<u8>>) {
         if state.broken.is_some() {
             return;
         }
-        let mut line = match serde_json::to_vec(value) {
+        let line = match line {
             Ok(line) => line,
             Err(e) => {
                 // Not reachable with these types; never silent if it were.
                 state.broken = Some(io::Error::other(e));
-                self.stop.store(true, Ordering::SeqCst);
+                self.stop();
                 return;
             }
         };
-        line.push(b'\n');
         if let Err(e) = state.out.write_all(&line).and_then(|()| state.out.flush()) {
             state.broken = Some(e);
-            self.stop.store(true, Ordering::SeqCst);
+            self.stop();
         }
     }
 

@@ -2,11 +2,14 @@
 //! `concurrency` workers (threads for ureq, tasks for the async adapters)
 //! take ids from it, wait for the pacing, call, and hand the result to the
 //! [`Sink`]. Nothing is collected: memory stays flat in the number of ids.
+//!
+//! The queue is an `async-channel` (the one async-std re-exports): the
+//! reader thread and the ureq threads block on it, the async workers await
+//! it on either runtime. A stop closes it, which wakes every worker.
 
 use std::collections::HashSet;
 use std::io;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -69,7 +72,7 @@ pub struct Plan {
 }
 
 type Job = (u64, String);
-type Jobs = Arc<Mutex<Receiver<Job>>>;
+type Jobs = async_std::channel::Receiver<Job>;
 
 /// Runs the plan to its end (or to the stop a first Ctrl-C asks for).
 ///
@@ -92,8 +95,13 @@ pub fn run(plan: Plan, sink: &Arc<Sink>) -> Result<Option<io::Error>, String> {
     let config = config.with_pacing(None);
     let gate = Gate::new(false, pacing);
 
-    let (tx, rx) = sync_channel::<Job>(concurrency * 2);
-    let jobs: Jobs = Arc::new(Mutex::new(rx));
+    let (tx, jobs) = async_std::channel::bounded::<Job>(concurrency * 2);
+    {
+        let jobs = jobs.clone();
+        sink.on_stop(Box::new(move || {
+            jobs.close();
+        }));
+    }
     let reader = {
         let sink = Arc::clone(sink);
         thread::Builder::new()
@@ -120,7 +128,7 @@ pub fn run(plan: Plan, sink: &Arc<Sink>) -> Result<Option<io::Error>, String> {
 fn read_input(
     mut source: Source,
     resume: &HashSet<String>,
-    tx: &SyncSender<Job>,
+    tx: &async_std::channel::Sender<Job>,
     sink: &Sink,
 ) -> Option<io::Error> {
     for item in source.by_ref() {
@@ -131,32 +139,13 @@ fn read_input(
             Err(bad) => sink.bad_line(item.line, &bad),
             Ok(id) if resume.contains(&id) => sink.skipped(),
             Ok(id) => {
-                if tx.send((item.line, id)).is_err() {
+                if tx.send_blocking((item.line, id)).is_err() {
                     break;
                 }
             }
         }
     }
     source.take_error()
-}
-
-/// The next id to call, or `None` when the input is done or the run
-/// stopped (ids still queued are then counted as not started).
-fn next_job(jobs: &Mutex<Receiver<Job>>, sink: &Sink) -> Option<Job> {
-    let rx = jobs.lock().unwrap_or_else(PoisonError::into_inner);
-    loop {
-        if sink.stopped() {
-            while rx.try_recv().is_ok() {
-                sink.not_started();
-            }
-            return None;
-        }
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(job) => return Some(job),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return None,
-        }
-    }
 }
 
 /// How long to wait before the next start, or `None` to go now.
@@ -192,7 +181,7 @@ fn run_ureq(
         let (client, gate, jobs, worker_sink, op) = (
             client.clone(),
             gate.clone(),
-            Arc::clone(jobs),
+            jobs.clone(),
             Arc::clone(sink),
             op.clone(),
         );
@@ -201,7 +190,11 @@ fn run_ureq(
             .stack_size(256 * 1024)
             .spawn(move || {
                 let sink = worker_sink;
-                while let Some((line, id)) = next_job(&jobs, &sink) {
+                while let Ok((line, id)) = jobs.recv_blocking() {
+                    if sink.stopped() {
+                        sink.not_started();
+                        continue;
+                    }
                     let mut waiting = None;
                     while let Some(wait) = pacing_wait(&gate) {
                         waiting.get_or_insert_with(|| sink.waiting());
@@ -240,19 +233,19 @@ fn run_ureq(
 }
 
 /// One async worker: the same loop as the ureq threads, with the runtime's
-/// timer and its blocking pool for the queue.
+/// timer.
 macro_rules! async_worker {
-    ($client:expr, $gate:expr, $jobs:expr, $sink:expr, $op:expr, $spawn_blocking:path, $sleep:path) => {{
+    ($client:expr, $gate:expr, $jobs:expr, $sink:expr, $op:expr, $sleep:path) => {{
         let (client, gate, jobs, sink, op) = ($client, $gate, $jobs, $sink, $op);
         async move {
             loop {
-                let next = {
-                    let (jobs, sink) = (Arc::clone(&jobs), Arc::clone(&sink));
-                    $spawn_blocking(move || next_job(&jobs, &sink)).await
-                };
-                let Some((line, id)) = unwrap_blocking(next) else {
+                let Ok((line, id)) = jobs.recv().await else {
                     break;
                 };
+                if sink.stopped() {
+                    sink.not_started();
+                    continue;
+                }
                 let mut waiting = None;
                 while let Some(wait) = pacing_wait(&gate) {
                     waiting.get_or_insert_with(|| sink.waiting());
@@ -276,27 +269,6 @@ macro_rules! async_worker {
     }};
 }
 
-/// tokio's `spawn_blocking` gives a `Result`, async-std's the value.
-trait BlockingOutcome<T> {
-    fn into_option(self) -> Option<T>;
-}
-
-impl<T> BlockingOutcome<T> for Option<T> {
-    fn into_option(self) -> Option<T> {
-        self
-    }
-}
-
-impl<T> BlockingOutcome<T> for Result<Option<T>, tokio::task::JoinError> {
-    fn into_option(self) -> Option<T> {
-        self.ok().flatten()
-    }
-}
-
-fn unwrap_blocking<T>(outcome: impl BlockingOutcome<T>) -> Option<T> {
-    outcome.into_option()
-}
-
 fn run_reqwest(
     op: Op,
     config: Config,
@@ -307,7 +279,6 @@ fn run_reqwest(
 ) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(thread::available_parallelism().map_or(2, |n| n.get().min(8)))
-        .max_blocking_threads(concurrency + 2)
         .enable_all()
         .build()
         .map_err(|e| format!("could not start tokio: {e}"))?;
@@ -318,10 +289,9 @@ fn run_reqwest(
                 tokio::spawn(async_worker!(
                     client.clone(),
                     gate.clone(),
-                    Arc::clone(jobs),
+                    jobs.clone(),
                     Arc::clone(sink),
                     op.clone(),
-                    tokio::task::spawn_blocking,
                     tokio::time::sleep
                 ))
             })
@@ -348,10 +318,9 @@ fn run_async_std(
                 async_std::task::spawn(async_worker!(
                     client.clone(),
                     gate.clone(),
-                    Arc::clone(jobs),
+                    jobs.clone(),
                     Arc::clone(sink),
                     op.clone(),
-                    async_std::task::spawn_blocking,
                     async_std::task::sleep
                 ))
             })
