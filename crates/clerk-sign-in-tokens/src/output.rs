@@ -290,9 +290,11 @@ impl Sink {
         state.counts.failed += 1;
         match self.format {
             Format::Records => self.write_line(&mut state, encoded),
+            // Escaped: the operator's input may hold terminal escapes.
             Format::Single => eprintln!(
-                "clerk-sign-in-tokens: {} (line {line}): {}",
-                bad.reason, bad.text
+                "clerk-sign-in-tokens: {} (argument {line}): `{}`",
+                bad.reason,
+                bad.text.escape_debug()
             ),
         }
         drop(state);

@@ -702,3 +702,22 @@ fn ids_from_stdin_and_revoke_by_arguments() {
     assert_eq!(failed[0]["id"], "sit_unknown");
     assert_eq!(failed[0]["line"], 6);
 }
+
+#[test]
+fn a_bad_argument_is_shown_escaped_on_stderr() {
+    let mock = mock();
+    let out = run(
+        &mock,
+        &["create", "--user-id", "user_\u{1b}[2J\u{1b}[31mforged"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "a raw escape reached the terminal: {err:?}"
+    );
+    assert!(err.contains("\\u{1b}"), "{err}");
+    assert!(mock.requests().is_empty(), "nothing was sent");
+}
