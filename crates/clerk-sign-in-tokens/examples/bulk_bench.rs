@@ -8,7 +8,8 @@
 //! cargo run --release -p clerk-sign-in-tokens --example bulk_bench -- [IDS] [ROUNDS]
 //! ```
 //!
-//! Defaults: 10 000 ids, 3 rounds (the median is printed). Peak memory is
+//! Defaults: 10 000 ids, 4 rounds, library and CLI taking turns to go first
+//! (the median is printed). Peak memory is
 //! read from `/usr/bin/time -v` when present, else not shown.
 
 use std::path::{Path, PathBuf};
@@ -41,14 +42,24 @@ fn main() {
         return;
     }
     let ids: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
+    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(4);
     let cli = cli_path();
     assert!(
         cli.exists(),
         "build the CLI first: cargo build --release -p clerk-sign-in-tokens"
     );
-    let mock = MockServer::builder().max_connections(4 * IN_FLIGHT).start();
-    let users: Vec<String> = (0..ids.max(1_000)).map(|_| mock.create_user()).collect();
+    // The same ids on every server; a fresh server for every run, so that
+    // no run meets one full of the tokens and requests of the runs before.
+    let users: Vec<String> = (0..ids.max(1_000))
+        .map(|i| format!("user_bench{i:08}"))
+        .collect();
+    let fresh = || {
+        let mock = MockServer::builder().max_connections(4 * IN_FLIGHT).start();
+        for user in &users {
+            mock.add_user(user);
+        }
+        mock
+    };
     let dir = std::env::temp_dir().join(format!("clerk-bulk-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch directory");
     let file_n = dir.join("users-n.txt");
@@ -60,21 +71,39 @@ fn main() {
         "{ids} ids, {rounds} rounds, median; clerk-mock without a limit, {IN_FLIGHT} in flight"
     );
     println!(
-        "| runtime | library, calls/s | CLI, calls/s | CLI / library | CLI peak RSS, 1 000 ids | CLI peak RSS, {ids} ids |"
+        "| runtime | library, calls/s | CLI, calls/s | CLI / library | CLI peak RSS, 1 000 ids | CLI, {ids} ids | library, 1 000 ids | library, {ids} ids |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for runtime in ["ureq", "reqwest", "async-std"] {
         let mut lib = Vec::new();
         let mut cli_rates = Vec::new();
         let mut rss_n = Vec::new();
         let mut rss_1k = Vec::new();
-        for _ in 0..rounds {
-            lib.push(library_run(&mock, runtime, &file_n, ids));
-            let (rate, rss) = cli_run(&cli, &mock, runtime, &file_n, ids, &dir);
-            cli_rates.push(rate);
-            rss_n.extend(rss);
-            let (_, rss) = cli_run(&cli, &mock, runtime, &file_1k, 1_000, &dir);
-            rss_1k.extend(rss);
+        let mut lib_rss_n = Vec::new();
+        let mut lib_rss_1k = Vec::new();
+        for round in 0..rounds {
+            // Alternate which goes first.
+            let mut measure_library = || {
+                let (rate, rss) = library_run(&fresh(), runtime, &file_n, ids);
+                lib.push(rate);
+                lib_rss_n.extend(rss);
+                let (_, rss) = library_run(&fresh(), runtime, &file_1k, 1_000);
+                lib_rss_1k.extend(rss);
+            };
+            let mut measure_cli = || {
+                let (rate, rss) = cli_run(&cli, &fresh(), runtime, &file_n, ids, &dir);
+                cli_rates.push(rate);
+                rss_n.extend(rss);
+                let (_, rss) = cli_run(&cli, &fresh(), runtime, &file_1k, 1_000, &dir);
+                rss_1k.extend(rss);
+            };
+            if round % 2 == 0 {
+                measure_library();
+                measure_cli();
+            } else {
+                measure_cli();
+                measure_library();
+            }
         }
         let (lib, cli_rate) = (median(&mut lib), median(&mut cli_rates));
         let kib = |v: &mut Vec<f64>| {
@@ -85,10 +114,12 @@ fn main() {
             }
         };
         println!(
-            "| {runtime} | {lib:.0} | {cli_rate:.0} | {:.3} | {} | {} |",
+            "| {runtime} | {lib:.0} | {cli_rate:.0} | {:.3} | {} | {} | {} | {} |",
             cli_rate / lib,
             kib(&mut rss_1k),
-            kib(&mut rss_n)
+            kib(&mut rss_n),
+            kib(&mut lib_rss_1k),
+            kib(&mut lib_rss_n)
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -144,26 +175,41 @@ fn cli_run(
     assert!(out.status.success(), "{stderr}");
     let written = std::fs::read_to_string(dir.join("out.jsonl")).expect("output");
     assert_eq!(written.lines().count(), ids, "every record written");
-    let rss = stderr
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
-        .and_then(|v| v.trim().parse().ok());
+    let rss = peak_rss(&stderr);
     (ids as f64 / elapsed.as_secs_f64(), rss)
 }
 
-/// The library alone, in a child process: calls per second, wall time of
-/// the whole process as for the CLI.
-fn library_run(mock: &MockServer, runtime: &str, file: &Path, ids: usize) -> f64 {
+/// The library alone, in a child process: calls per second (wall time of
+/// the whole process, as for the CLI), and peak RSS in KiB when measurable.
+fn library_run(mock: &MockServer, runtime: &str, file: &Path, ids: usize) -> (f64, Option<f64>) {
+    let time = Path::new("/usr/bin/time");
+    let me = std::env::current_exe().expect("own path");
+    let mut cmd = if time.exists() {
+        let mut c = Command::new(time);
+        c.arg("-v").arg(me);
+        c
+    } else {
+        Command::new(me)
+    };
     let start = Instant::now();
-    let status = Command::new(std::env::current_exe().expect("own path"))
+    let out = cmd
         .args(["--library", runtime])
         .arg(file)
         .env("CLERK_SECRET_KEY", mock.secret_key())
         .env("CLERK_API_URL", mock.base_url())
-        .status()
+        .output()
         .expect("the baseline runs");
-    assert!(status.success());
-    ids as f64 / start.elapsed().as_secs_f64()
+    let elapsed = start.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    (ids as f64 / elapsed.as_secs_f64(), peak_rss(&stderr))
+}
+
+fn peak_rss(time_output: &str) -> Option<f64> {
+    time_output
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// The library alone: `IN_FLIGHT` workers sharing one client, each taking

@@ -1,10 +1,12 @@
 //! Records on stdout, the progress bar and the summary on stderr.
 //!
-//! Every result goes through one [`Sink`]: a call hands its result to the
-//! sink before it does anything else, and the sink writes and flushes it
-//! under one lock. The second Ctrl-C takes that same lock, after the
-//! results already handed over are written, and exits while holding it:
-//! no token the program has read is left unwritten.
+//! Every result goes through one [`Sink`]: a call marks its result as held
+//! the moment it returns, queues its encoded line, and then writes and
+//! flushes everything queued under the output lock (group commit: lines
+//! that complete together go out in one write, and no line waits for a
+//! later one). The second Ctrl-C waits until no result is held, takes the
+//! output lock, writes whatever is still queued, flushes, and exits while
+//! holding the lock: no token the program has read is left unwritten.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -41,9 +43,16 @@ pub struct Counts {
     pub not_started: u64,
 }
 
+/// Lines encoded and not yet written, and the counts.
 struct State {
-    out: Box<dyn Write + Send>,
+    pending: Vec<u8>,
+    /// Held results whose lines are in `pending`.
+    pending_held: usize,
     counts: Counts,
+}
+
+struct Output {
+    out: Box<dyn Write + Send>,
     /// Set when stdout could not be written: nothing more is started.
     broken: Option<io::Error>,
 }
@@ -51,8 +60,9 @@ struct State {
 /// Where every result goes. See the module documentation.
 pub struct Sink {
     state: Mutex<State>,
+    output: Mutex<Output>,
     format: Format,
-    /// Results a call holds and has not written yet.
+    /// Results held and not written yet.
     handing: AtomicUsize,
     /// Set by the first Ctrl-C or a broken stdout: start nothing more.
     stop: AtomicBool,
@@ -190,10 +200,11 @@ impl Sink {
         });
         Self {
             state: Mutex::new(State {
-                out,
+                pending: Vec::new(),
+                pending_held: 0,
                 counts: Counts::default(),
-                broken: None,
             }),
+            output: Mutex::new(Output { out, broken: None }),
             format,
             handing: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
@@ -208,6 +219,10 @@ impl Sink {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lock_output(&self) -> MutexGuard<'_, Output> {
+        self.output.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether to start no more calls.
@@ -279,31 +294,30 @@ impl Sink {
 
     /// A line that is not an id: a failed record, no call.
     pub fn bad_line(&self, line: u64, bad: &BadLine) {
+        let held = self.hold();
         let record = Record {
             line,
             id: &bad.text,
             token: None,
             error: Some(ErrorRecord::bad_line(bad)),
         };
-        let encoded = encode(&record);
-        let mut state = self.lock();
-        state.counts.failed += 1;
         match self.format {
-            Format::Records => self.write_line(&mut state, encoded),
-            // Escaped: the operator's input may hold terminal escapes.
-            Format::Single => eprintln!(
-                "clerk-sign-in-tokens: {} (argument {line}): `{}`",
-                bad.reason,
-                bad.text.escape_debug()
-            ),
+            Format::Records => self.commit(held, encode(&record), |c| c.failed += 1),
+            Format::Single => {
+                // Escaped: the operator's input may hold terminal escapes.
+                eprintln!(
+                    "clerk-sign-in-tokens: {} (argument {line}): `{}`",
+                    bad.reason,
+                    bad.text.escape_debug()
+                );
+                self.commit(held, Ok(Vec::new()), |c| c.failed += 1);
+            }
         }
-        drop(state);
         self.tick();
     }
 
     /// Writes the record of one call and flushes it.
     pub fn record(&self, held: Held<'_>, input: Input<'_>, result: &Result<SignInToken, Error>) {
-        // Encoded before the lock is taken, written and flushed under it.
         let line = match (self.format, result) {
             (Format::Records, _) => encode(&Record {
                 line: input.line,
@@ -312,46 +326,77 @@ impl Sink {
                 error: result.as_ref().err().map(ErrorRecord::from_error),
             }),
             (Format::Single, Ok(token)) => encode(token),
-            (Format::Single, Err(_)) => Ok(Vec::new()),
-        };
-        let mut state = self.lock();
-        match result {
-            Ok(_) => state.counts.succeeded += 1,
-            Err(e) => {
-                state.counts.failed += 1;
-                if e.is_rate_limited() || matches!(e.kind(), ErrorKind::Throttled(_)) {
-                    self.rate_limited.fetch_add(1, Ordering::Relaxed);
-                }
-                if self.format == Format::Single {
-                    eprintln!("clerk-sign-in-tokens: {}", describe_error(e));
-                }
+            (Format::Single, Err(e)) => {
+                eprintln!("clerk-sign-in-tokens: {}", describe_error(e));
+                Ok(Vec::new())
             }
+        };
+        if let Err(e) = result
+            && (e.is_rate_limited() || matches!(e.kind(), ErrorKind::Throttled(_)))
+        {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
         }
-        if !(self.format == Format::Single && result.is_err()) {
-            self.write_line(&mut state, line);
-        }
-        drop(state);
-        drop(held);
+        let ok = result.is_ok();
+        self.commit(held, line, |c| {
+            if ok {
+                c.succeeded += 1;
+            } else {
+                c.failed += 1;
+            }
+        });
         self.tick();
     }
 
-    fn write_line(&self, state: &mut State, line: serde_json::Result<Vec<u8>>) {
-        if state.broken.is_some() {
-            return;
-        }
+    /// Queues a held result's line (with its count), then writes and
+    /// flushes everything queued, unless another call's write already took
+    /// it.
+    fn commit(
+        &self,
+        held: Held<'_>,
+        line: serde_json::Result<Vec<u8>>,
+        count: impl FnOnce(&mut Counts),
+    ) {
+        // From here the held count is released by whoever writes the line.
+        std::mem::forget(held);
         let line = match line {
             Ok(line) => line,
             Err(e) => {
                 // Not reachable with these types; never silent if it were.
-                state.broken = Some(io::Error::other(e));
+                self.lock_output().broken.get_or_insert(io::Error::other(e));
                 self.stop();
-                return;
+                Vec::new()
             }
         };
-        if let Err(e) = state.out.write_all(&line).and_then(|()| state.out.flush()) {
-            state.broken = Some(e);
-            self.stop();
+        {
+            let mut state = self.lock();
+            count(&mut state.counts);
+            state.pending.extend_from_slice(&line);
+            state.pending_held += 1;
         }
+        let mut output = self.lock_output();
+        self.write_pending(&mut output);
+    }
+
+    /// Writes and flushes what is queued; the caller holds the output lock.
+    fn write_pending(&self, output: &mut Output) {
+        let (lines, held) = {
+            let mut state = self.lock();
+            (
+                std::mem::take(&mut state.pending),
+                std::mem::take(&mut state.pending_held),
+            )
+        };
+        if !lines.is_empty() && output.broken.is_none() {
+            if let Err(e) = output
+                .out
+                .write_all(&lines)
+                .and_then(|()| output.out.flush())
+            {
+                output.broken = Some(e);
+                self.stop();
+            }
+        }
+        self.handing.fetch_sub(held, Ordering::SeqCst);
     }
 
     fn tick(&self) {
@@ -417,10 +462,8 @@ impl Sink {
         if let Some(bar) = &self.progress {
             bar.finish_and_clear();
         }
-        let state = self.lock();
-        let broken = state.broken.as_ref().map(|e| e.to_string());
-        let failed = state.counts.failed;
-        drop(state);
+        let broken = self.lock_output().broken.as_ref().map(|e| e.to_string());
+        let failed = self.counts().failed;
         if let Some(e) = &broken {
             eprintln!("clerk-sign-in-tokens: could not write to stdout: {e}");
         }
@@ -447,12 +490,13 @@ impl Sink {
         while self.handing.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
-        let mut state = self.lock();
-        let _ = state.out.flush();
+        let mut output = self.lock_output();
+        self.write_pending(&mut output);
+        let _ = output.out.flush();
         if let Some(bar) = &self.progress {
             bar.finish_and_clear();
         }
-        let counts = state.counts;
+        let counts = self.counts();
         if self.format == Format::Records {
             eprintln!(
                 "clerk-sign-in-tokens: interrupted twice: {} succeeded, {} failed; calls still in flight were abandoned",
@@ -463,7 +507,8 @@ impl Sink {
     }
 }
 
-/// A result a call holds; see [`Sink::hold`].
+/// A result a call holds; see [`Sink::hold`]. Recording it releases it
+/// once its line is written; dropping it unrecorded releases it at once.
 #[derive(Debug)]
 pub struct Held<'a> {
     sink: &'a Sink,

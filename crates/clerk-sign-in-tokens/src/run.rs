@@ -95,7 +95,7 @@ pub fn run(plan: Plan, sink: &Arc<Sink>) -> Result<Option<io::Error>, String> {
     let config = config.with_pacing(None);
     let gate = Gate::new(false, pacing);
 
-    let (tx, jobs) = async_std::channel::bounded::<Job>(concurrency * 2);
+    let (tx, jobs) = async_std::channel::bounded::<Job>(queue_len(concurrency));
     {
         let jobs = jobs.clone();
         sink.on_stop(Box::new(move || {
@@ -125,6 +125,31 @@ pub fn run(plan: Plan, sink: &Arc<Sink>) -> Result<Option<io::Error>, String> {
     outcome.map(|()| read_error)
 }
 
+/// The queue's length: a few ids per worker, so that the reader refills
+/// it in batches rather than one id per wake-up; constant in the input.
+fn queue_len(concurrency: usize) -> usize {
+    (concurrency * 4).clamp(256, 8192)
+}
+
+/// Puts a job on the queue; `false` once the queue is closed (a stop).
+///
+/// When the queue is full the reader sleeps a millisecond instead of
+/// waiting to be woken: woken at every id a worker takes, it would trade
+/// one wake-up per call with the workers.
+fn enqueue(tx: &async_std::channel::Sender<Job>, mut job: Job) -> bool {
+    use async_std::channel::TrySendError;
+    loop {
+        match tx.try_send(job) {
+            Ok(()) => return true,
+            Err(TrySendError::Closed(_)) => return false,
+            Err(TrySendError::Full(back)) => {
+                job = back;
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
 fn read_input(
     mut source: Source,
     resume: &HashSet<String>,
@@ -139,7 +164,7 @@ fn read_input(
             Err(bad) => sink.bad_line(item.line, &bad),
             Ok(id) if resume.contains(&id) => sink.skipped(),
             Ok(id) => {
-                if tx.send_blocking((item.line, id)).is_err() {
+                if !enqueue(tx, (item.line, id)) {
                     break;
                 }
             }
