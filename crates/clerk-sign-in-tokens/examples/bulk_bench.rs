@@ -71,9 +71,9 @@ fn main() {
         "{ids} ids, {rounds} rounds, median; clerk-mock without a limit, {IN_FLIGHT} in flight"
     );
     println!(
-        "| runtime | library, calls/s | CLI, calls/s | CLI / library | CLI peak RSS, 1 000 ids | CLI, {ids} ids | library, 1 000 ids | library, {ids} ids |"
+        "| runtime | library, calls/s | CLI, calls/s | CLI / library | library CPU per call | CLI CPU per call | CLI peak RSS, 1 000 ids | CLI, {ids} ids | library, 1 000 ids | library, {ids} ids |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for runtime in ["ureq", "reqwest", "async-std"] {
         let mut lib = Vec::new();
         let mut cli_rates = Vec::new();
@@ -81,11 +81,14 @@ fn main() {
         let mut rss_1k = Vec::new();
         let mut lib_rss_n = Vec::new();
         let mut lib_rss_1k = Vec::new();
+        let mut lib_cpu = Vec::new();
+        let mut cli_cpu = Vec::new();
         for round in 0..rounds {
             // Alternate which goes first.
             let mut measure_library = || {
                 let (rate, rss) = library_run(&fresh(), runtime, &file_n, ids);
                 lib.push(rate);
+                lib_cpu.extend(take_cpu());
                 lib_rss_n.extend(rss);
                 let (_, rss) = library_run(&fresh(), runtime, &file_1k, 1_000);
                 lib_rss_1k.extend(rss);
@@ -93,6 +96,7 @@ fn main() {
             let mut measure_cli = || {
                 let (rate, rss) = cli_run(&cli, &fresh(), runtime, &file_n, ids, &dir);
                 cli_rates.push(rate);
+                cli_cpu.extend(take_cpu());
                 rss_n.extend(rss);
                 let (_, rss) = cli_run(&cli, &fresh(), runtime, &file_1k, 1_000, &dir);
                 rss_1k.extend(rss);
@@ -113,9 +117,18 @@ fn main() {
                 format!("{:.0} KiB", median(v))
             }
         };
+        let cpu = |v: &mut Vec<f64>| {
+            if v.is_empty() {
+                "–".to_owned()
+            } else {
+                format!("{:.1} µs", median(v) * 1e6 / ids as f64)
+            }
+        };
         println!(
-            "| {runtime} | {lib:.0} | {cli_rate:.0} | {:.3} | {} | {} | {} | {} |",
+            "| {runtime} | {lib:.0} | {cli_rate:.0} | {:.3} | {} | {} | {} | {} | {} | {} |",
             cli_rate / lib,
+            cpu(&mut lib_cpu),
+            cpu(&mut cli_cpu),
             kib(&mut rss_1k),
             kib(&mut rss_n),
             kib(&mut lib_rss_1k),
@@ -176,6 +189,7 @@ fn cli_run(
     let written = std::fs::read_to_string(dir.join("out.jsonl")).expect("output");
     assert_eq!(written.lines().count(), ids, "every record written");
     let rss = peak_rss(&stderr);
+    CPU.with(|c| c.borrow_mut().extend(cpu_seconds(&stderr)));
     (ids as f64 / elapsed.as_secs_f64(), rss)
 }
 
@@ -202,7 +216,28 @@ fn library_run(mock: &MockServer, runtime: &str, file: &Path, ids: usize) -> (f6
     let elapsed = start.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
+    CPU.with(|c| c.borrow_mut().extend(cpu_seconds(&stderr)));
     (ids as f64 / elapsed.as_secs_f64(), peak_rss(&stderr))
+}
+
+thread_local! {
+    /// CPU seconds of the last run measured, taken by the caller.
+    static CPU: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn take_cpu() -> Option<f64> {
+    CPU.with(|c| c.borrow_mut().pop())
+}
+
+/// User plus system CPU seconds, from `/usr/bin/time -v`.
+fn cpu_seconds(time_output: &str) -> Option<f64> {
+    let field = |name: &str| {
+        time_output
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    Some(field("User time (seconds):")? + field("System time (seconds):")?)
 }
 
 fn peak_rss(time_output: &str) -> Option<f64> {

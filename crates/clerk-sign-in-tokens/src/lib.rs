@@ -178,7 +178,7 @@ fn prepare(cli: Cli) -> Result<(Plan, Format, Option<u64>), String> {
 
 fn execute(plan: Plan, format: Format, total: Option<u64>) -> ExitCode {
     let progress = (format == Format::Records && std::io::stderr().is_terminal()).then_some(total);
-    let sink = Arc::new(Sink::new(Box::new(std::io::stdout()), format, progress));
+    let sink = Sink::new(Box::new(std::io::stdout()), format, progress);
     let signals = Arc::new(AtomicU32::new(0));
     {
         let sink = Arc::clone(&sink);

@@ -1,17 +1,19 @@
 //! Records on stdout, the progress bar and the summary on stderr.
 //!
 //! Every result goes through one [`Sink`]: a call marks its result as held
-//! the moment it returns, queues its encoded line, and then writes and
-//! flushes everything queued under the output lock (group commit: lines
-//! that complete together go out in one write, and no line waits for a
-//! later one). The second Ctrl-C waits until no result is held, takes the
-//! output lock, writes whatever is still queued, flushes, and exits while
-//! holding the lock: no token the program has read is left unwritten.
+//! the moment it returns and queues its encoded line; one writer thread
+//! takes the output lock, takes everything queued, writes it and flushes
+//! (lines that complete together go out in one write, and no line waits
+//! for a later one; no call blocks on the output). The second Ctrl-C waits
+//! until no result is held (up to two seconds), takes the output lock,
+//! writes whatever is still queued, flushes, and exits while holding the
+//! lock: no token the program has read is left unwritten.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use clerk_core::{Error, ErrorKind, SignInToken};
@@ -49,6 +51,8 @@ struct State {
     /// Held results whose lines are in `pending`.
     pending_held: usize,
     counts: Counts,
+    /// No more lines will come: the writer ends once the queue is empty.
+    closed: bool,
 }
 
 struct Output {
@@ -61,6 +65,9 @@ struct Output {
 pub struct Sink {
     state: Mutex<State>,
     output: Mutex<Output>,
+    /// Wakes the writer thread.
+    queued: Condvar,
+    writer: Mutex<Option<JoinHandle<()>>>,
     format: Format,
     /// Results held and not written yet.
     handing: AtomicUsize,
@@ -181,7 +188,11 @@ impl Sink {
     /// A sink writing to `out`; with a progress bar on stderr when
     /// `total` is known or not (`Some(None)` draws one without a total),
     /// none when `progress` is `None`.
-    pub fn new(out: Box<dyn Write + Send>, format: Format, progress: Option<Option<u64>>) -> Self {
+    pub fn new(
+        out: Box<dyn Write + Send>,
+        format: Format,
+        progress: Option<Option<u64>>,
+    ) -> Arc<Self> {
         let progress = progress.map(|total| {
             let bar = match total {
                 Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
@@ -198,13 +209,16 @@ impl Sink {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        Self {
+        let sink = Arc::new(Self {
             state: Mutex::new(State {
                 pending: Vec::new(),
                 pending_held: 0,
                 counts: Counts::default(),
+                closed: false,
             }),
             output: Mutex::new(Output { out, broken: None }),
+            queued: Condvar::new(),
+            writer: Mutex::new(None),
             format,
             handing: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
@@ -214,7 +228,53 @@ impl Sink {
             progress,
             started: Instant::now(),
             on_stop: Mutex::new(Vec::new()),
+        });
+        let writer = Arc::clone(&sink);
+        // Without a writer thread, each call writes what is queued itself.
+        if let Ok(handle) = std::thread::Builder::new()
+            .name("output".into())
+            .spawn(move || writer.write_until_closed())
+        {
+            *sink.writer.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
         }
+        sink
+    }
+
+    /// The writer thread: writes what is queued until the sink is closed
+    /// and the queue empty.
+    fn write_until_closed(&self) {
+        loop {
+            {
+                let mut state = self.lock();
+                while state.pending_held == 0 && !state.closed {
+                    state = self
+                        .queued
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                if state.pending_held == 0 && state.closed {
+                    return;
+                }
+            }
+            let mut output = self.lock_output();
+            self.write_pending(&mut output);
+        }
+    }
+
+    /// No more lines: waits for the writer to write the last ones.
+    fn close(&self) {
+        self.lock().closed = true;
+        self.queued.notify_all();
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
+        let mut output = self.lock_output();
+        self.write_pending(&mut output);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -367,17 +427,29 @@ impl Sink {
                 Vec::new()
             }
         };
-        {
+        let has_writer = {
             let mut state = self.lock();
             count(&mut state.counts);
             state.pending.extend_from_slice(&line);
             state.pending_held += 1;
+            !state.closed
+                && self
+                    .writer
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .is_some()
+        };
+        if has_writer {
+            self.queued.notify_one();
+        } else {
+            let mut output = self.lock_output();
+            self.write_pending(&mut output);
         }
-        let mut output = self.lock_output();
-        self.write_pending(&mut output);
     }
 
-    /// Writes and flushes what is queued; the caller holds the output lock.
+    /// Writes and flushes what is queued; the caller holds the output lock
+    /// (taken before the queue, so that what the abort path finds queued
+    /// is all that is unwritten).
     fn write_pending(&self, output: &mut Output) {
         let (lines, held) = {
             let mut state = self.lock();
@@ -386,15 +458,15 @@ impl Sink {
                 std::mem::take(&mut state.pending_held),
             )
         };
-        if !lines.is_empty() && output.broken.is_none() {
-            if let Err(e) = output
+        if !lines.is_empty()
+            && output.broken.is_none()
+            && let Err(e) = output
                 .out
                 .write_all(&lines)
                 .and_then(|()| output.out.flush())
-            {
-                output.broken = Some(e);
-                self.stop();
-            }
+        {
+            output.broken = Some(e);
+            self.stop();
         }
         self.handing.fetch_sub(held, Ordering::SeqCst);
     }
@@ -459,6 +531,7 @@ impl Sink {
     /// says what went wrong with stdout if anything did. The exit code:
     /// 130 interrupted, 1 a failure or stdout broken, 0 otherwise.
     pub fn finish(&self, read_error: Option<&io::Error>) -> u8 {
+        self.close();
         if let Some(bar) = &self.progress {
             bar.finish_and_clear();
         }
