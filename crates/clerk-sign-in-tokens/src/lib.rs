@@ -18,8 +18,10 @@
 //!   run goes on. A summary goes to stderr. A single `create --user-id ID`
 //!   or `revoke TOKEN_ID` prints what the `sign-in-tokens` example prints:
 //!   the token as one JSON object, or one line on stderr.
-//! - **No token lost**: a call hands its result to the one writer before
-//!   anything else; the writer writes and flushes it under a lock. The first
+//! - **No token lost**: a call marks its result as held the moment it
+//!   returns and queues its line; one writer thread writes and flushes
+//!   what is queued under the output lock, lines that complete together in
+//!   one write, no line waiting for a later one. The first
 //!   Ctrl-C (or SIGTERM) starts no new call, lets the calls in flight finish
 //!   (each bounded by the client's timeouts), writes their records and the
 //!   summary and exits 130. A second one waits for the results calls
@@ -31,7 +33,10 @@
 //!   each time they appear.
 //! - **Polite**: starts are paced to Clerk's documented limit for the key's
 //!   kind unless `--rate N/SECONDS` or `--no-pacing` says otherwise, and a
-//!   429 holds every call of the run until the moment Clerk names.
+//!   429 holds every call of the run until the moment Clerk names. The run
+//!   paces the start of each call itself (so the progress bar can say when
+//!   it waits); a retry inside a call is left to the client's gate, which
+//!   after a 429 releases calls at the rate the server showed.
 //! - **Credentials**: the secret key only from `CLERK_SECRET_KEY` or
 //!   `--secret-key-file`, never printed; tokens and their URLs only in the
 //!   stdout records.

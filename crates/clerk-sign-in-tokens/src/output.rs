@@ -53,6 +53,8 @@ struct State {
     counts: Counts,
     /// No more lines will come: the writer ends once the queue is empty.
     closed: bool,
+    /// The writer waits to be woken (else it looks again by itself).
+    writer_idle: bool,
 }
 
 struct Output {
@@ -215,6 +217,7 @@ impl Sink {
                 pending_held: 0,
                 counts: Counts::default(),
                 closed: false,
+                writer_idle: false,
             }),
             output: Mutex::new(Output { out, broken: None }),
             queued: Condvar::new(),
@@ -242,22 +245,32 @@ impl Sink {
 
     /// The writer thread: writes what is queued until the sink is closed
     /// and the queue empty.
+    ///
+    /// After a write it looks again a millisecond later rather than being
+    /// woken by every line: a wake-up per call cost more than the call's
+    /// own work at tens of thousands of calls a second. A line therefore
+    /// waits at most about a millisecond, never for a later line.
     fn write_until_closed(&self) {
         loop {
             {
                 let mut state = self.lock();
                 while state.pending_held == 0 && !state.closed {
+                    state.writer_idle = true;
                     state = self
                         .queued
                         .wait(state)
                         .unwrap_or_else(PoisonError::into_inner);
                 }
+                state.writer_idle = false;
                 if state.pending_held == 0 && state.closed {
                     return;
                 }
             }
-            let mut output = self.lock_output();
-            self.write_pending(&mut output);
+            {
+                let mut output = self.lock_output();
+                self.write_pending(&mut output);
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -427,20 +440,23 @@ impl Sink {
                 Vec::new()
             }
         };
-        let has_writer = {
+        let (has_writer, wake) = {
             let mut state = self.lock();
             count(&mut state.counts);
             state.pending.extend_from_slice(&line);
             state.pending_held += 1;
-            !state.closed
+            let has_writer = !state.closed
                 && self
                     .writer
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .is_some()
+                    .is_some();
+            (has_writer, std::mem::take(&mut state.writer_idle))
         };
         if has_writer {
-            self.queued.notify_one();
+            if wake {
+                self.queued.notify_one();
+            }
         } else {
             let mut output = self.lock_output();
             self.write_pending(&mut output);
