@@ -721,3 +721,47 @@ fn a_bad_argument_is_shown_escaped_on_stderr() {
     assert!(err.contains("\\u{1b}"), "{err}");
     assert!(mock.requests().is_empty(), "nothing was sent");
 }
+
+#[test]
+fn a_closed_stdout_stops_the_run() {
+    let mock = mock();
+    let dir = scratch("epipe");
+    let (_users, path) = users_file(&mock, &dir, 200);
+    mock.push_faults(
+        Fault::Delay {
+            delay: Duration::from_millis(50),
+        },
+        200,
+    );
+    let mut child = command(
+        &mock,
+        &[
+            "--no-pacing",
+            "--concurrency",
+            "4",
+            "create",
+            "--user-ids",
+            path.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn");
+    // Read one record, then go away, as `| head -1` does.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let out = wait_bounded(child, Duration::from_secs(20));
+    assert_no_key(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("could not write to stdout"), "{err}");
+    assert!(
+        mock.tokens().len() < 100,
+        "no more calls started once stdout was gone: {}",
+        mock.tokens().len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
