@@ -621,3 +621,85 @@ impl Drop for Waiting<'_> {
         self.sink.refresh_message();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An output the test can read while the sink writes to it.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lines(out: &Shared) -> Vec<serde_json::Value> {
+        let bytes = out.0.lock().unwrap().clone();
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("whole JSON lines"))
+            .collect()
+    }
+
+    fn bad(text: &str) -> BadLine {
+        BadLine {
+            text: text.into(),
+            reason: "test".into(),
+        }
+    }
+
+    #[test]
+    fn every_line_from_every_thread_is_written_whole() {
+        let out = Shared::default();
+        let sink = Sink::new(Box::new(out.clone()), Format::Records, None);
+        std::thread::scope(|s| {
+            for t in 0..8u64 {
+                let sink = &sink;
+                s.spawn(move || {
+                    for i in 0..500u64 {
+                        sink.bad_line(t * 1000 + i, &bad(&format!("id-{t}-{i}")));
+                    }
+                });
+            }
+        });
+        assert_eq!(sink.finish(None), 1);
+        let written = lines(&out);
+        assert_eq!(written.len(), 4000);
+        let mut ids: Vec<u64> = written
+            .iter()
+            .map(|r| r["line"].as_u64().unwrap())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 4000, "each record once");
+        assert_eq!(sink.counts().failed, 4000);
+        assert_eq!(sink.handing.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_line_is_written_without_waiting_for_another() {
+        let out = Shared::default();
+        let sink = Sink::new(Box::new(out.clone()), Format::Records, None);
+        for n in 1..=3 {
+            sink.bad_line(n, &bad("x"));
+            let start = Instant::now();
+            while lines(&out).len() < n as usize {
+                assert!(
+                    start.elapsed() < Duration::from_secs(2),
+                    "line {n} is still unwritten"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert_eq!(sink.handing.load(Ordering::SeqCst), 0);
+        }
+        sink.finish(None);
+    }
+}
