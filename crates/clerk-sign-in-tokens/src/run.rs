@@ -212,7 +212,6 @@ fn run_ureq(
         );
         let worker = thread::Builder::new()
             .name(format!("call-{i}"))
-            .stack_size(256 * 1024)
             .spawn(move || {
                 let sink = worker_sink;
                 while let Ok((line, id)) = jobs.recv_blocking() {
