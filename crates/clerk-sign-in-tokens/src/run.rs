@@ -114,6 +114,10 @@ pub fn run(plan: Plan, sink: &Arc<Sink>) -> Result<Option<io::Error>, String> {
         Runtime::Reqwest => run_reqwest(op, config, gate, concurrency, &jobs, sink),
         Runtime::AsyncStd => run_async_std(op, config, gate, concurrency, &jobs, sink),
     };
+    if outcome.is_err() {
+        // Nothing will take ids any more: let the reader end.
+        sink.stop();
+    }
     if outcome.is_err() || sink.stopped() {
         // The reader may be blocked on a terminal's stdin: leave it.
         // Dropping the queue makes its next send fail, so it ends.
