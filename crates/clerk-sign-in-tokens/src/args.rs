@@ -1,0 +1,165 @@
+//! The command line, parsed by clap.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use clerk_core::RateLimit;
+
+const EXAMPLES: &str = "\
+The secret key comes from CLERK_SECRET_KEY or --secret-key-file, never from an
+argument. CLERK_API_URL overrides the base URL (https://api.clerk.com/v1).
+
+Examples:
+  # One token: the token as one JSON object on stdout, as the example prints it.
+  clerk-sign-in-tokens create --user-id user_123 --expires-in-seconds 600
+
+  # A token for every user in a file (one id a line, # comments), as JSON Lines.
+  clerk-sign-in-tokens create --user-ids users.txt --expires-in-seconds 86400 > minted.jsonl
+
+  # Interrupted? Carry on without minting anyone's token twice.
+  clerk-sign-in-tokens create --user-ids users.txt --resume minted.jsonl >> minted.jsonl
+
+  # Revoke everything that batch minted.
+  clerk-sign-in-tokens revoke --from minted.jsonl > revoked.jsonl
+
+  # Revoke a few tokens, a quarter of a production key's limit.
+  clerk-sign-in-tokens --rate 250/10 revoke sit_1 sit_2 sit_3
+
+Exit status: 0 all succeeded, 1 some failed, 2 usage error, 130 interrupted.";
+
+/// Mint and revoke Clerk sign-in tokens, one or in bulk.
+///
+/// Bulk runs write one JSON Lines record per input line on stdout as each
+/// call completes, flushed line by line, and a summary on stderr. A single
+/// `create --user-id ID` or `revoke TOKEN_ID` prints the token itself as one
+/// JSON object, or one line on stderr.
+#[derive(Debug, Parser)]
+#[command(name = "clerk-sign-in-tokens", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The adapter that sends the requests.
+    #[arg(long, value_enum, default_value_t = Runtime::Ureq, global = true)]
+    pub runtime: Runtime,
+    /// Read the secret key from this file (first line) instead of
+    /// CLERK_SECRET_KEY.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub secret_key_file: Option<PathBuf>,
+    /// Calls in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 8, global = true,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+    /// Start at most N calls per SECONDS (a share of the key's limit).
+    /// Default: Clerk's documented limit for the key's kind, 100/10 for
+    /// sk_test_ keys, 1000/10 for sk_live_ keys.
+    #[arg(long, value_name = "N/SECONDS", global = true, value_parser = parse_rate)]
+    pub rate: Option<RateLimit>,
+    /// Do not pace: start calls as fast as --concurrency allows (a 429
+    /// still holds every call until the moment Clerk names).
+    #[arg(long, global = true, conflicts_with = "rate")]
+    pub no_pacing: bool,
+    /// An earlier run's output: skip the ids that already got a token.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub resume: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The adapter a run uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Runtime {
+    /// clerk-ureq, blocking, one thread per call in flight.
+    Ureq,
+    /// clerk-reqwest on tokio.
+    Reqwest,
+    /// clerk-async-std.
+    AsyncStd,
+}
+
+/// The two operations.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create sign-in tokens.
+    Create(CreateArgs),
+    /// Revoke pending sign-in tokens.
+    Revoke(RevokeArgs),
+}
+
+/// `create`'s arguments.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("input").required(true).args(["user_id", "user_ids"])))]
+pub struct CreateArgs {
+    /// A user to mint a token for (repeatable).
+    #[arg(long = "user-id", value_name = "ID")]
+    pub user_id: Vec<String>,
+    /// A file of user ids, one a line (`-` for stdin); blank lines and
+    /// lines starting with `#` are skipped.
+    #[arg(long = "user-ids", value_name = "FILE", conflicts_with = "user_id")]
+    pub user_ids: Option<PathBuf>,
+    /// The tokens' lifetime, in seconds (Clerk's default: 30 days).
+    #[arg(long, value_name = "N")]
+    pub expires_in_seconds: Option<u64>,
+    /// The organization to activate when the user signs in.
+    #[arg(long, value_name = "ID")]
+    pub org_id: Option<String>,
+}
+
+/// `revoke`'s arguments.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("input").required(true).args(["token_id", "ids", "from"])))]
+pub struct RevokeArgs {
+    /// Sign-in token ids (`sit_…`).
+    #[arg(value_name = "TOKEN_ID")]
+    pub token_id: Vec<String>,
+    /// A file of token ids, one a line (`-` for stdin).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["token_id", "from"])]
+    pub ids: Option<PathBuf>,
+    /// The JSON Lines output of an earlier bulk create (`-` for stdin):
+    /// revoke every token it minted.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["token_id", "ids"])]
+    pub from: Option<PathBuf>,
+}
+
+/// `N/SECONDS`, such as `250/10` or `5/1.5`.
+fn parse_rate(text: &str) -> Result<RateLimit, String> {
+    let (n, seconds) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` is not N/SECONDS, such as 100/10"))?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{n}` is not a positive whole number of requests"))?;
+    let seconds: f64 = seconds
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+        .ok_or_else(|| format!("`{seconds}` is not a number of seconds in (0, 86400]"))?;
+    Ok(RateLimit::new(n, Duration::from_secs_f64(seconds)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn rates_parse() {
+        let r = parse_rate("250/10").unwrap();
+        assert_eq!((r.requests(), r.window()), (250, Duration::from_secs(10)));
+        let r = parse_rate("5/0.5").unwrap();
+        assert_eq!((r.requests(), r.window()), (5, Duration::from_millis(500)));
+        for bad in [
+            "", "10", "0/10", "10/0", "10/-1", "x/1", "1/inf", "1/NaN", "1/100000",
+        ] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+    }
+}
