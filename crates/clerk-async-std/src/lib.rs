@@ -184,6 +184,12 @@ impl Client {
         &self.config
     }
 
+    /// The rate-limit gate this client and its clones share: whether a 429
+    /// holds them now ([`Gate::held_until`]), and the pacing.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
     /// Creates a sign-in token: `POST /sign_in_tokens`.
     ///
     /// # Errors

@@ -291,6 +291,12 @@ impl Client {
         &self.http
     }
 
+    /// The rate-limit gate this client and its clones share: whether a 429
+    /// holds them now ([`Gate::held_until`]), and the pacing.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
     /// Creates a sign-in token.
     ///
     /// Not idempotent: after a failure where the request may have reached

@@ -177,9 +177,22 @@ fn read_input(
     source.take_error()
 }
 
-/// How long to wait before the next start, or `None` to go now.
-fn pacing_wait(gate: &Gate) -> Option<Duration> {
+/// How long to wait before the next start, or `None` to go now: while a
+/// 429 holds the client (so that the progress bar says it is waiting for
+/// the rate limit), then for the run's pacing.
+fn pacing_wait(gate: &Gate, client_gate: &Gate) -> Option<Duration> {
     let now = Instant::now();
+    let held = client_gate
+        .is_active()
+        .then(|| client_gate.held_until())
+        .flatten();
+    if let Some(until) = held.filter(|&until| until > now) {
+        return Some(
+            until
+                .saturating_duration_since(now)
+                .clamp(Duration::from_millis(1), Duration::from_millis(100)),
+        );
+    }
     match gate.admit(now) {
         Admission::Go => None,
         Admission::Wait { until, .. } => Some(
@@ -224,7 +237,7 @@ fn run_ureq(
                         continue;
                     }
                     let mut waiting = None;
-                    while let Some(wait) = pacing_wait(&gate) {
+                    while let Some(wait) = pacing_wait(&gate, client.gate()) {
                         waiting.get_or_insert_with(|| sink.waiting());
                         if sink.stopped() {
                             break;
@@ -275,7 +288,7 @@ macro_rules! async_worker {
                     continue;
                 }
                 let mut waiting = None;
-                while let Some(wait) = pacing_wait(&gate) {
+                while let Some(wait) = pacing_wait(&gate, client.gate()) {
                     waiting.get_or_insert_with(|| sink.waiting());
                     if sink.stopped() {
                         break;
@@ -358,4 +371,26 @@ fn run_async_std(
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker waits (and the bar says so) while a 429 holds the client,
+    /// then goes at the run's pacing.
+    #[test]
+    fn a_hold_on_the_client_is_waited_out_before_the_start() {
+        let run_gate = Gate::new(false, None);
+        let client_gate = Gate::new(true, None);
+        assert_eq!(pacing_wait(&run_gate, &client_gate), None);
+        let now = Instant::now();
+        client_gate.hold_until(now, now + Duration::from_secs(5));
+        let wait = pacing_wait(&run_gate, &client_gate).expect("held");
+        assert_eq!(wait, Duration::from_millis(100), "checked again soon");
+        // A hold already over keeps no one.
+        let over = Gate::new(true, None);
+        over.hold_until(now, now);
+        assert_eq!(pacing_wait(&run_gate, &over), None);
+    }
 }
