@@ -48,6 +48,36 @@ impl Write for CapturedOutput {
     }
 }
 
+/// Runs `f` with every trace event of this thread, at every level, written
+/// to memory, and returns what it returned and what was written.
+///
+/// tracing caches each callsite's interest for the whole process. With one
+/// dispatcher registered, a callsite first reached by another test's
+/// thread (which has no subscriber) is cached as "never", and a
+/// thread-local capture would miss it. A second dispatcher, alive while
+/// `f` runs, makes every registration ask all of them; the rebuild covers
+/// callsites registered before.
+pub fn capture_traces<R>(f: impl FnOnce() -> R) -> (R, String) {
+    let captured = CapturedOutput::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _anchor = tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(std::io::sink)
+            .finish(),
+    );
+    let result = tracing::subscriber::with_default(subscriber, || {
+        tracing::callsite::rebuild_interest_cache();
+        f()
+    });
+    (result, captured.text())
+}
+
 /// What a scenario needs from an adapter. Async adapters block on their
 /// runtime inside each method.
 pub trait Driver {

@@ -239,8 +239,6 @@ fn debug_shows_no_key() {
 
 #[cfg(feature = "tracing")]
 mod tracing_output {
-    use clerk_scenarios::CapturedOutput;
-
     use super::*;
 
     #[test]
@@ -248,31 +246,11 @@ mod tracing_output {
         let server = MockServer::start();
         let user = server.create_user();
         let client = client(&server);
-        let captured = CapturedOutput::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        // tracing caches each callsite's interest for the whole process. With
-        // one dispatcher registered, a callsite first reached by another test's
-        // thread (which has no subscriber) is cached as "never" and this
-        // capture would miss it. A second dispatcher, alive for the test, makes
-        // every registration ask all of them; the rebuild covers callsites
-        // registered before.
-        let _anchor = tracing::Dispatch::new(
-            tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
-                .with_writer(std::io::sink)
-                .finish(),
-        );
-        let token = tracing::subscriber::with_default(subscriber, || {
-            tracing::callsite::rebuild_interest_cache();
+        let (token, text) = clerk_scenarios::capture_traces(|| {
             runtime.block_on(async {
                 server.push_fault(Fault::RateLimited {
                     retry_after: "0".into(),
@@ -286,7 +264,6 @@ mod tracing_output {
                 token
             })
         });
-        let text = captured.text();
         assert!(text.contains("clerk.call"), "{text}");
         assert!(
             text.contains("operation=\"create_sign_in_token\""),

@@ -164,8 +164,6 @@ fn debug_shows_no_key() {
 
 #[cfg(feature = "tracing")]
 mod tracing_output {
-    use clerk_scenarios::CapturedOutput;
-
     use super::*;
 
     /// A call held at the rate-limit gate says so once, with how long and
@@ -175,22 +173,7 @@ mod tracing_output {
         let server = MockServer::start();
         let user = server.create_user();
         let client = Client::new(config(&server).with_retry_policy(RetryPolicy::never())).unwrap();
-        let captured = CapturedOutput::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        // See events_name_attempts_and_never_credentials for the anchor.
-        let _anchor = tracing::Dispatch::new(
-            tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
-                .with_writer(std::io::sink)
-                .finish(),
-        );
-        tracing::subscriber::with_default(subscriber, || {
-            tracing::callsite::rebuild_interest_cache();
+        let ((), text) = clerk_scenarios::capture_traces(|| {
             server.push_fault(Fault::RateLimited {
                 retry_after: "1".into(),
             });
@@ -204,7 +187,6 @@ mod tracing_output {
                 .create_sign_in_token(CreateSignInToken::new(&user))
                 .unwrap();
         });
-        let text = captured.text();
         let waits: Vec<&str> = text
             .lines()
             .filter(|l| l.contains("waits at the client's rate-limit gate"))
@@ -223,27 +205,7 @@ mod tracing_output {
         let server = MockServer::start();
         let user = server.create_user();
         let client = Client::new(config(&server)).unwrap();
-        let captured = CapturedOutput::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        // tracing caches each callsite's interest for the whole process. With
-        // one dispatcher registered, a callsite first reached by another test's
-        // thread (which has no subscriber) is cached as "never" and this
-        // capture would miss it. A second dispatcher, alive for the test, makes
-        // every registration ask all of them; the rebuild covers callsites
-        // registered before.
-        let _anchor = tracing::Dispatch::new(
-            tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
-                .with_writer(std::io::sink)
-                .finish(),
-        );
-        let token = tracing::subscriber::with_default(subscriber, || {
-            tracing::callsite::rebuild_interest_cache();
+        let (token, text) = clerk_scenarios::capture_traces(|| {
             server.push_fault(Fault::RateLimited {
                 retry_after: "0".into(),
             });
@@ -254,7 +216,6 @@ mod tracing_output {
             let _ = client.revoke_sign_in_token(&token.id);
             token
         });
-        let text = captured.text();
         assert!(text.contains("clerk.call"), "{text}");
         assert!(
             text.contains("operation=\"create_sign_in_token\""),
