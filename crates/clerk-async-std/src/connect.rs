@@ -456,32 +456,9 @@ mod tests {
     use std::net::TcpListener;
     use std::time::Instant;
 
+    use clerk_scenarios::Blackhole;
+
     use super::*;
-
-    /// A loopback address that never answers a SYN: a listener whose
-    /// accept queue is full and never drained, so Linux drops further SYNs
-    /// (what a broken route looks like to the client).
-    struct Blackhole {
-        addr: SocketAddr,
-        _listener: TcpListener,
-        _queued: Vec<std::net::TcpStream>,
-    }
-
-    fn blackhole(ip: &str) -> Blackhole {
-        let listener = TcpListener::bind((ip, 0)).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut queued = Vec::new();
-        while let Ok(conn) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100))
-        {
-            queued.push(conn);
-            assert!(queued.len() < 10_000, "the accept queue never fills");
-        }
-        Blackhole {
-            addr,
-            _listener: listener,
-            _queued: queued,
-        }
-    }
 
     /// A port on `ip` where nothing listens: connecting is refused.
     fn refused(ip: &str) -> SocketAddr {
@@ -522,10 +499,10 @@ mod tests {
     /// not after the whole connect timeout, and not never.
     #[test]
     fn a_silent_first_address_does_not_use_up_the_connect_timeout() {
-        let hole = blackhole("::1");
+        let hole = Blackhole::at("::1");
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let good = listener.local_addr().unwrap();
-        let (result, took) = connect_to(Duration::from_secs(3), vec![hole.addr, good]);
+        let (result, took) = connect_to(Duration::from_secs(3), vec![hole.addr(), good]);
         let stream = result.unwrap();
         assert_eq!(peer(&stream), good);
         assert!(took >= ATTEMPT_DELAY, "{took:?}");
@@ -536,12 +513,12 @@ mod tests {
     /// first to connect wins, even if it is the first address.
     #[test]
     fn a_slow_first_address_may_still_win() {
-        let slow = blackhole("127.0.0.1");
-        let also_silent = blackhole("::1");
-        let target = slow.addr;
+        let slow = Blackhole::at("127.0.0.1");
+        let also_silent = Blackhole::at("::1");
+        let target = slow.addr();
         // Drain the slow listener's queue after a while: the first
         // attempt's SYN, retransmitted after a second, then gets through.
-        let listener = slow._listener.try_clone().unwrap();
+        let listener = slow.listener().try_clone().unwrap();
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let connected = done.clone();
         let drain = std::thread::spawn(move || {
@@ -559,7 +536,7 @@ mod tests {
             }
             accepted.len()
         });
-        let (result, took) = connect_to(Duration::from_secs(5), vec![target, also_silent.addr]);
+        let (result, took) = connect_to(Duration::from_secs(5), vec![target, also_silent.addr()]);
         connected.store(true, std::sync::atomic::Ordering::SeqCst);
         assert_eq!(peer(&result.unwrap()), target, "after {took:?}");
         assert!(drain.join().unwrap() > 0);
@@ -611,8 +588,15 @@ mod tests {
     /// Silent addresses all share the one connect timeout.
     #[test]
     fn silent_addresses_share_the_connect_timeout() {
-        let (a, b, c) = (blackhole("::1"), blackhole("127.0.0.1"), blackhole("::1"));
-        let (result, took) = connect_to(Duration::from_millis(700), vec![a.addr, b.addr, c.addr]);
+        let (a, b, c) = (
+            Blackhole::at("::1"),
+            Blackhole::at("127.0.0.1"),
+            Blackhole::at("::1"),
+        );
+        let (result, took) = connect_to(
+            Duration::from_millis(700),
+            vec![a.addr(), b.addr(), c.addr()],
+        );
         assert_eq!(result.err().unwrap().kind, TransportErrorKind::Timeout);
         assert!(took >= Duration::from_millis(700), "{took:?}");
         assert!(took < Duration::from_millis(1500), "{took:?}");

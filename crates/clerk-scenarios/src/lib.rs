@@ -21,6 +21,46 @@ use clerk_mock::{Fault, MockServer};
 
 use crate::tls::SelfSignedServer;
 
+/// A loopback address that never answers a SYN: a listener whose accept
+/// queue is filled and never drained, so Linux drops further SYNs. What a
+/// blackholed address (a broken IPv6 route, say) looks like to a client.
+#[derive(Debug)]
+pub struct Blackhole {
+    addr: std::net::SocketAddr,
+    listener: std::net::TcpListener,
+    _queued: Vec<std::net::TcpStream>,
+}
+
+impl Blackhole {
+    /// A silent address on `ip` (`127.0.0.1` or `::1`).
+    pub fn at(ip: &str) -> Blackhole {
+        let listener = std::net::TcpListener::bind((ip, 0)).expect("a loopback listener");
+        let addr = listener.local_addr().expect("its address");
+        let mut queued = Vec::new();
+        // Fill the queue until a connection is no longer answered.
+        while let Ok(conn) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100))
+        {
+            queued.push(conn);
+            assert!(queued.len() < 10_000, "the accept queue never fills");
+        }
+        Blackhole {
+            addr,
+            listener,
+            _queued: queued,
+        }
+    }
+
+    /// The silent address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// The listener, to drain its queue and let the address answer again.
+    pub fn listener(&self) -> &std::net::TcpListener {
+        &self.listener
+    }
+}
+
 /// Everything a `tracing` subscriber writes, kept in memory for a test to
 /// search: hand clones to `with_writer(move || captured.clone())`.
 #[derive(Clone, Debug, Default)]

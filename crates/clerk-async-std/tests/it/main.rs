@@ -11,7 +11,6 @@ mod traces;
 mod transport;
 
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use clerk_async_std::{Client, Config, RetryPolicy};
@@ -65,30 +64,6 @@ fn client_for(server: &MockServer) -> Client {
     Client::new(config_for(server)).unwrap()
 }
 
-/// A loopback address that never answers a SYN: a listener whose accept
-/// queue is full and never drained, so Linux drops further SYNs.
-struct Blackhole {
-    addr: SocketAddr,
-    _listener: TcpListener,
-    _queued: Vec<TcpStream>,
-}
-
-fn blackhole_at(ip: &str) -> Blackhole {
-    let listener = TcpListener::bind((ip, 0)).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut queued = Vec::new();
-    // Fill the queue until a connection is no longer answered.
-    while let Ok(conn) = TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
-        queued.push(conn);
-        assert!(queued.len() < 10_000, "the accept queue never fills");
-    }
-    Blackhole {
-        addr,
-        _listener: listener,
-        _queued: queued,
-    }
-}
-
-fn blackhole() -> Blackhole {
-    blackhole_at("127.0.0.1")
+fn blackhole() -> clerk_scenarios::Blackhole {
+    clerk_scenarios::Blackhole::at("127.0.0.1")
 }

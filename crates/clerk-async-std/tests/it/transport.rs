@@ -118,7 +118,7 @@ fn a_deadline_while_connecting_is_not_sent_and_create_is_retried() {
         let hole = blackhole();
         let config = Config::new("sk_test_x")
             .unwrap()
-            .with_base_url(&format!("http://{}/v1", hole.addr))
+            .with_base_url(&format!("http://{}/v1", hole.addr()))
             .unwrap()
             .with_retry_policy(fast_retries())
             .with_connect_timeout(Duration::from_secs(10))

@@ -8,10 +8,11 @@
 //! library); the silent address is a loopback listener whose accept queue
 //! is full, which drops SYNs.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use clerk_mock::MockServer;
+use clerk_scenarios::Blackhole;
 use clerk_ureq::ureq::Agent;
 use clerk_ureq::ureq::config::Config as UreqConfig;
 use clerk_ureq::ureq::http::Uri;
@@ -40,29 +41,6 @@ impl Resolver for Fixed {
     }
 }
 
-/// A loopback address that never answers a SYN: a listener whose accept
-/// queue is full and never drained.
-struct Blackhole {
-    addr: SocketAddr,
-    _listener: TcpListener,
-    _queued: Vec<TcpStream>,
-}
-
-fn blackhole(ip: &str) -> Blackhole {
-    let listener = TcpListener::bind((ip, 0)).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut queued = Vec::new();
-    while let Ok(conn) = TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
-        queued.push(conn);
-        assert!(queued.len() < 10_000, "the accept queue never fills");
-    }
-    Blackhole {
-        addr,
-        _listener: listener,
-        _queued: queued,
-    }
-}
-
 fn client_over(server: &MockServer, addrs: Vec<SocketAddr>, connect_timeout: Duration) -> Client {
     let agent = Agent::with_parts(
         Agent::config_builder().build(),
@@ -83,9 +61,9 @@ fn client_over(server: &MockServer, addrs: Vec<SocketAddr>, connect_timeout: Dur
 fn a_silent_first_address_costs_two_thirds_of_the_connect_timeout() {
     let server = MockServer::start();
     let user = server.create_user();
-    let hole = blackhole("::1");
+    let hole = Blackhole::at("::1");
     let connect_timeout = Duration::from_millis(1500);
-    let client = client_over(&server, vec![hole.addr, server.addr()], connect_timeout);
+    let client = client_over(&server, vec![hole.addr(), server.addr()], connect_timeout);
 
     let start = Instant::now();
     let token = client
