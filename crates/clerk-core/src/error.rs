@@ -493,11 +493,13 @@ impl StdError for Error {
             _ => return None,
         };
         let mut link = t.source()?;
-        while let Some(next) = link.source() {
-            if link.to_string() != next.to_string() {
-                break;
+        // Bounded: a source that names itself as its own source must not
+        // make this loop forever.
+        for _ in 0..8 {
+            match link.source() {
+                Some(next) if link.to_string() == next.to_string() => link = next,
+                _ => break,
             }
-            link = next;
         }
         Some(link)
     }
@@ -771,6 +773,25 @@ mod tests {
         let first = wrapped.source().unwrap();
         assert!(first.downcast_ref::<std::io::Error>().is_some());
         assert!(first.source().is_none());
+        // A source that names itself does not hang the walk.
+        #[derive(Debug)]
+        struct Itself;
+        impl fmt::Display for Itself {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("itself")
+            }
+        }
+        impl StdError for Itself {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                Some(&Itself)
+            }
+        }
+        let looping = Error::transport(TransportError::new(
+            TransportErrorKind::Other,
+            Delivery::MaybeSent,
+            Itself,
+        ));
+        assert_eq!(looping.source().unwrap().to_string(), "itself");
         // Without a source there is no second link to repeat the first.
         let bare = Error::transport(TransportError::without_source(
             TransportErrorKind::Timeout,
