@@ -17,7 +17,7 @@ use hyper::body::{Bytes, Incoming};
 
 use crate::connect::{Connector, Origin};
 use crate::deadline::Deadlines;
-use crate::pool::{CheckoutError, Pool};
+use crate::pool::{CheckoutError, Closed, Conn, Pool, drive};
 
 /// How long a pooled connection may sit idle before it is closed: as long
 /// as ureq's default, shorter than the keep-alive of common servers and
@@ -98,55 +98,102 @@ impl Http {
                 TransportError::new(TransportErrorKind::Other, Delivery::NotSent, e)
             })?,
         };
-        let mut outgoing = to_hyper(request, host, target)?;
+        // Taken by the attempt, and given back with the request if hyper
+        // hands it back unwritten. (By reference: as an argument of each
+        // attempt's future, the request would be held there once more.)
+        let mut outgoing = Some(to_hyper(request, host, target)?);
         loop {
-            let mut connection = self.pool.checkout(&origin).await.map_err(|e| match e {
+            let checkout = self.pool.checkout(&origin).await.map_err(|e| match e {
                 CheckoutError::Connect(e) => TransportError::new(e.kind, Delivery::NotSent, e),
                 CheckoutError::Handshake(e) => {
                     TransportError::new(TransportErrorKind::Other, Delivery::NotSent, e)
                 }
             })?;
             handed.store(true, Ordering::Relaxed);
-            let response = match connection.sender.try_send_request(outgoing).await {
-                Ok(response) => response,
-                Err(mut refused) => {
-                    let unsent = refused.take_message();
-                    let error = refused.into_error();
-                    match unsent {
-                        // hyper gave the request back unwritten: a pooled
-                        // connection that had just closed. Try the next one.
-                        Some(request) if connection.reused => {
-                            handed.store(false, Ordering::Relaxed);
-                            outgoing = request;
-                            continue;
-                        }
-                        // Given back unwritten on a new connection (closed
-                        // by the server before hyper wrote anything): not
-                        // sent, so the core may retry even a create.
-                        Some(_) => {
-                            return Err(TransportError::new(
-                                classify(&error),
-                                Delivery::NotSent,
-                                error,
-                            ));
-                        }
-                        None => {
-                            return Err(TransportError::new(
-                                classify(&error),
-                                Delivery::MaybeSent,
-                                error,
-                            ));
-                        }
-                    }
+            match self
+                .exchange_on(checkout.conn, &mut outgoing, &origin)
+                .await
+            {
+                Attempt::Done(result) => return result,
+                // hyper gave the request back unwritten: a pooled
+                // connection that had just closed. Try the next one.
+                Attempt::HandedBack(_) if checkout.reused => {
+                    handed.store(false, Ordering::Relaxed);
                 }
-            };
-            let (parts, body) = response.into_parts();
-            let body = read_capped(body, self.max_body_bytes).await?;
-            // Read to the end: the connection is free for the next request.
-            self.pool.put(origin, connection.sender);
-            return Ok(Response::from_parts(parts, body));
+                // Given back unwritten on a new connection (closed by the
+                // server before hyper wrote anything): not sent, so the core
+                // may retry even a create.
+                Attempt::HandedBack(error) => {
+                    return Err(TransportError::new(
+                        classify(&error),
+                        Delivery::NotSent,
+                        error,
+                    ));
+                }
+            }
         }
     }
+
+    /// The request on one connection, which this call drives: written, its
+    /// reply read to the end, and the connection put back.
+    async fn exchange_on(
+        &self,
+        mut conn: Conn,
+        outgoing: &mut Option<Request<Full<Bytes>>>,
+        origin: &Origin,
+    ) -> Attempt {
+        let Some(request) = outgoing.take() else {
+            // Never: every attempt is given the request, and only a
+            // request handed back unwritten leads to another attempt.
+            return Attempt::Done(Err(closed_error(Closed)));
+        };
+        let sending = pin!(conn.sender.try_send_request(request));
+        let response = match drive(&mut conn.driver, sending).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(mut refused)) => {
+                let unsent = refused.take_message();
+                let error = refused.into_error();
+                return match unsent {
+                    Some(request) => {
+                        *outgoing = Some(request);
+                        Attempt::HandedBack(error)
+                    }
+                    None => Attempt::Done(Err(TransportError::new(
+                        classify(&error),
+                        Delivery::MaybeSent,
+                        error,
+                    ))),
+                };
+            }
+            Err(closed) => return Attempt::Done(Err(closed_error(closed))),
+        };
+        let (parts, body) = response.into_parts();
+        let reading = pin!(read_capped(body, self.max_body_bytes));
+        let body = match drive(&mut conn.driver, reading).await {
+            Ok(Ok(body)) => body,
+            Ok(Err(error)) => return Attempt::Done(Err(error)),
+            Err(closed) => return Attempt::Done(Err(closed_error(closed))),
+        };
+        // Read to the end: once hyper has seen to that, the connection is
+        // free for the next request.
+        conn.settle().await;
+        self.pool.put(origin.clone(), conn);
+        Attempt::Done(Ok(Response::from_parts(parts, body)))
+    }
+}
+
+/// How an exchange on one connection ended.
+enum Attempt {
+    Done(Result<Response<Bytes>, TransportError>),
+    /// hyper gave the request back unwritten (it is in `outgoing` again),
+    /// with the error that closed the connection.
+    HandedBack(hyper::Error),
+}
+
+/// The connection ended while the exchange waited: the request may have
+/// been written.
+fn closed_error(closed: Closed) -> TransportError {
+    TransportError::new(TransportErrorKind::Io, Delivery::MaybeSent, closed)
 }
 
 /// The same method, headers (the sensitive flag travels with each value)
@@ -248,3 +295,57 @@ impl fmt::Display for BodyTooLarge {
 }
 
 impl StdError for BodyTooLarge {}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn http_for(base: &str) -> Http {
+        let config = Config::new("sk_test_x")
+            .unwrap()
+            .with_base_url(base)
+            .unwrap();
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        Http::new(&config, tls, POOL_IDLE_TIMEOUT)
+    }
+
+    /// A new connection the server closed before hyper wrote anything: the
+    /// request comes back unwritten (which `exchange` reports as `NotSent`,
+    /// so the core may retry even a create). The connection is opened, the
+    /// server closes it, and only then is the request handed to hyper.
+    #[test]
+    fn a_connection_closed_before_the_request_hands_it_back() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        let http = http_for(&base);
+        let request = Request::post(format!("{base}/sign_in_tokens"))
+            .body(b"{}".to_vec())
+            .unwrap();
+        let (origin, target) = Origin::split(request.uri()).unwrap();
+        let host = host_value(&origin).unwrap();
+        let (closed_tx, closed_rx) = std::sync::mpsc::channel();
+        let server = std::thread::spawn(move || {
+            drop(listener.accept().unwrap());
+            closed_tx.send(()).unwrap();
+        });
+        async_std::task::block_on(async {
+            let conn = http.pool.open(&origin).await.ok().unwrap();
+            closed_rx.recv().unwrap();
+            // Time for the close to reach this side.
+            async_std::task::sleep(Duration::from_millis(50)).await;
+            let mut outgoing = Some(to_hyper(&request, host, target).unwrap());
+            let attempt = http.exchange_on(conn, &mut outgoing, &origin).await;
+            assert!(matches!(attempt, Attempt::HandedBack(_)));
+            assert!(outgoing.is_some(), "the request is given back");
+        });
+        server.join().unwrap();
+    }
+}

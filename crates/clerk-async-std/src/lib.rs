@@ -7,13 +7,18 @@
 //! runtime is built, needed or started: hyper uses only tokio's runtime-free
 //! channels. async-std is discontinued upstream and names smol as its
 //! successor; this crate runs under either executor, or under any plain
-//! `block_on`, since the sockets, the retry sleeps and each connection's
-//! driver task live on async-io's and async-std's own threads, and the
+//! `block_on`.
+//!
+//! A call runs in its caller's task. The connection it holds is driven
+//! there, alongside the wait for the reply, so a reply wakes one thread,
+//! the caller's; a connection has no task of its own, and an idle one has
+//! nothing to do. The sockets and the retry sleeps live on async-io's
+//! reactor, the pool's idle sweeper on async-std's executor, and the
 //! per-attempt deadlines on one thread of this crate's (`clerk-deadlines`,
 //! started on first use; cheaper per attempt than a reactor timer with many
-//! calls in flight). Like async-io's timer, it needs no executor thread, so
-//! an attempt ends on time even while every executor thread is busy; should
-//! the thread fail to start, async-io's timer keeps the deadlines instead.
+//! calls in flight). So a call completes, and an attempt ends on time, even
+//! while every executor thread is busy. Should the deadline thread fail to
+//! start, async-io's timer keeps the deadlines instead.
 //!
 //! **In scope:** sending each attempt, reading the reply under the body cap
 //! and the timeouts, sleeping between retries. **Out of scope:** everything

@@ -8,20 +8,35 @@
 //! for any request in that window: under load, sequential calls used up to
 //! three connections. It also needs tokio's `rt`, `time` and `net` built in.)
 //!
+//! A connection has no task of its own. hyper's connection future (which
+//! writes requests and reads replies) is polled by the call that holds the
+//! connection, in that call's own task, alongside the call's wait for its
+//! reply ([`drive`]); an idle HTTP/1.1 connection has nothing to do, so it
+//! sits in the pool unpolled. A call so wakes one thread, its own, when its
+//! reply arrives, not a driver task that then wakes it. A connection the
+//! server closed while it idled is found closed when the next call polls
+//! it: hyper then hands the request back unwritten, and the call takes
+//! another connection.
+//!
 //! At most [`MAX_IDLE_PER_ORIGIN`] idle connections are kept per origin: a
 //! connection put back beyond that closes the one idle longest. Idle
 //! connections are closed by a sweeper task when the idle timeout is up,
 //! on a timer set to the earliest such moment (so a few milliseconds late
 //! at most), and all of them when the last clone of the client is dropped.
 
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::client::conn::http1;
 
-use crate::connect::{ConnectError, Connector, Origin};
+use crate::connect::{ConnectError, Connector, Origin, Stream};
 
 /// Idle connections kept per origin. More concurrent calls than this still
 /// each get a connection; once they are done, the connections beyond this
@@ -32,6 +47,90 @@ pub(crate) const MAX_IDLE_PER_ORIGIN: usize = 64;
 
 /// Sends requests on one connection.
 pub(crate) type Sender = http1::SendRequest<Full<Bytes>>;
+
+/// hyper's side of one connection: polled, it writes the requests the
+/// [`Sender`] queued and reads their replies.
+pub(crate) type Driver = http1::Connection<Stream, Full<Bytes>>;
+
+/// One connection: where requests are queued, and the future that carries
+/// them, polled by whichever call holds the connection (see [`drive`]).
+pub(crate) struct Conn {
+    pub(crate) sender: Sender,
+    /// `None` once it has finished: the connection is closed. Boxed: its
+    /// state (buffers, parser) would otherwise sit in, and be moved with,
+    /// the future of every call that holds the connection.
+    pub(crate) driver: Option<Box<Driver>>,
+}
+
+impl Conn {
+    /// Whether it can go back to the pool: not closed, by either side.
+    fn reusable(&self) -> bool {
+        self.driver.is_some() && !self.sender.is_closed()
+    }
+
+    /// Lets hyper finish the exchange whose reply was just read (it then
+    /// waits for the next request), or notice that the server closed the
+    /// connection: polls the driver once, without waiting.
+    pub(crate) async fn settle(&mut self) {
+        poll_fn(|cx| {
+            poll_driver(&mut self.driver, cx);
+            Poll::Ready(())
+        })
+        .await;
+    }
+}
+
+/// Polls a connection's driver, dropping it (which closes the connection)
+/// once it has finished.
+fn poll_driver(driver: &mut Option<Box<Driver>>, cx: &mut std::task::Context<'_>) {
+    if let Some(d) = driver
+        && Pin::new(&mut **d).poll(cx).is_ready()
+    {
+        // Finished: closed cleanly, or on an error hyper has already handed
+        // to the request and the body it concerns.
+        *driver = None;
+    }
+}
+
+/// Runs `future` (waiting for a reply, its body, or the connection's
+/// readiness) while polling the connection's driver in the same task, the
+/// driver first, so what it reads reaches `future` in the same poll.
+///
+/// # Errors
+/// [`Closed`] if the connection ends and `future` is still waiting: nothing
+/// is left to complete it.
+///
+/// `future` is pinned by the caller, where it is stored once (taken by
+/// value, it would be stored in this future too).
+pub(crate) fn drive<'a, F: Future>(
+    driver: &'a mut Option<Box<Driver>>,
+    mut future: Pin<&'a mut F>,
+) -> impl Future<Output = Result<F::Output, Closed>> + 'a {
+    poll_fn(move |cx| {
+        poll_driver(driver, cx);
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        if driver.is_none() {
+            return Poll::Ready(Err(Closed));
+        }
+        Poll::Pending
+    })
+}
+
+/// The connection closed while an exchange still waited on it. (hyper
+/// hands a request and a body the error that closed their connection, so
+/// this is a last resort against a call waiting for its deadline.)
+#[derive(Debug)]
+pub(crate) struct Closed;
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the connection closed before the exchange ended")
+    }
+}
+
+impl StdError for Closed {}
 
 /// Connections per origin, shared by the clones of a client.
 #[derive(Clone)]
@@ -64,20 +163,20 @@ impl State {
 }
 
 struct Idle {
-    sender: Sender,
+    conn: Conn,
     since: Instant,
 }
 
 impl Idle {
     /// Open, and idle for less than `idle_timeout` at `now`.
     fn usable(&self, now: Instant, idle_timeout: Duration) -> bool {
-        now.saturating_duration_since(self.since) < idle_timeout && !self.sender.is_closed()
+        now.saturating_duration_since(self.since) < idle_timeout && self.conn.reusable()
     }
 }
 
 /// A connection taken from the pool, or just opened.
 pub(crate) struct Checkout {
-    pub(crate) sender: Sender,
+    pub(crate) conn: Conn,
     /// Whether it served a request before: a request refused on it was
     /// never sent, and may go on another connection.
     pub(crate) reused: bool,
@@ -103,51 +202,54 @@ impl Pool {
     /// An idle connection to `origin` that is ready for a request, else a
     /// new one.
     pub(crate) async fn checkout(&self, origin: &Origin) -> Result<Checkout, CheckoutError> {
-        while let Some((mut sender, ready)) = self.take_idle(origin) {
-            // One put back a moment ago may still be finishing its last
-            // exchange; one the server has closed fails here.
-            if ready || sender.ready().await.is_ok() {
-                return Ok(Checkout {
-                    sender,
-                    reused: true,
-                });
+        while let Some((mut conn, ready)) = self.take_idle(origin) {
+            // One whose last exchange hyper had not quite finished is
+            // driven until it has; one the server has closed fails here.
+            if ready
+                || matches!(
+                    drive(&mut conn.driver, pin!(conn.sender.ready())).await,
+                    Ok(Ok(()))
+                )
+            {
+                return Ok(Checkout { conn, reused: true });
             }
         }
         // Boxed: opening a connection (TCP, TLS, the handshake) takes a few
         // kilobytes of future state, which would otherwise sit in, and be
         // copied with, every call's future, though most calls reuse one.
-        let sender = Box::pin(self.open(origin)).await?;
+        let conn = Box::pin(self.open(origin)).await?;
         Ok(Checkout {
-            sender,
+            conn,
             reused: false,
         })
     }
 
-    async fn open(&self, origin: &Origin) -> Result<Sender, CheckoutError> {
+    /// A new connection. hyper takes its first request before the driver
+    /// has been polled, so it is ready as it is.
+    pub(crate) async fn open(&self, origin: &Origin) -> Result<Conn, CheckoutError> {
         let io = self
             .shared
             .connector
             .connect(origin)
             .await
             .map_err(CheckoutError::Connect)?;
-        let (sender, connection) = http1::handshake(io)
+        let (sender, driver) = http1::handshake(io)
             .await
             .map_err(CheckoutError::Handshake)?;
-        // The connection's driver: it reads and writes until the connection
-        // closes, which it does once every sender is dropped.
-        drop(async_std::task::spawn(async move {
-            let _ = connection.await;
-        }));
-        Ok(sender)
+        Ok(Conn {
+            sender,
+            driver: Some(Box::new(driver)),
+        })
     }
 
-    /// Puts a connection whose last reply was read to the end back.
-    pub(crate) fn put(&self, origin: Origin, sender: Sender) {
-        if sender.is_closed() {
+    /// Puts a connection whose last reply was read to the end back, unless
+    /// it is closed.
+    pub(crate) fn put(&self, origin: Origin, conn: Conn) {
+        if !conn.reusable() {
             return;
         }
         let idle = Idle {
-            sender,
+            conn,
             since: Instant::now(),
         };
         let mut state = self.shared.lock();
@@ -173,10 +275,10 @@ impl Pool {
 
     /// The most recently used idle connection to `origin` that is ready
     /// for a request now, looking a few deep; else the most recently used
-    /// one, to wait on (`false`). A connection is ready once its driver has
-    /// finished the last exchange, which may be a moment after its reply was
-    /// read: taking one that is ready spares the caller a wait and a wake-up.
-    fn take_idle(&self, origin: &Origin) -> Option<(Sender, bool)> {
+    /// one, to drive until it is (`false`). A connection is ready once
+    /// hyper has finished its last exchange, which the call that read the
+    /// reply usually saw to ([`Conn::settle`]).
+    fn take_idle(&self, origin: &Origin) -> Option<(Conn, bool)> {
         /// How many idle connections to look at before waiting on one.
         const LOOK_DEEP: usize = 4;
         let timeout = self.shared.idle_timeout;
@@ -188,14 +290,14 @@ impl Pool {
             let Some(idle) = list.get(i) else { break };
             if !idle.usable(now, timeout) {
                 drop(list.remove(i));
-            } else if idle.sender.is_ready() {
+            } else if idle.conn.sender.is_ready() {
                 // Asked without waiting: nothing is registered with it.
-                return Some((list.remove(i).sender, true));
+                return Some((list.remove(i).conn, true));
             }
         }
         while let Some(idle) = list.pop() {
             if idle.usable(now, timeout) {
-                return Some((idle.sender, false));
+                return Some((idle.conn, false));
             }
         }
         None

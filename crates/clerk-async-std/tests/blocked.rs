@@ -1,7 +1,7 @@
 //! Tests that hold every thread of async-std's executor for a while: a
 //! binary of their own, so that no other test's timing waits on those
-//! threads. (The connection's driver tasks and the pool's sweeper run
-//! there; the sockets, the timers and the deadlines do not.)
+//! threads. (The pool's sweeper runs there; the calls, their connections,
+//! the sockets, the timers and the deadlines do not.)
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,8 +10,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use clerk_async_std::clerk_core::Delivery;
-use clerk_async_std::{Client, Config, CreateSignInToken, ErrorKind, RetryPolicy};
+use clerk_async_std::{Client, Config, CreateSignInToken, RetryPolicy};
 
 /// Holds every thread of async-std's executor for `time` (blocked in a
 /// plain sleep), once all of them are held; await the result to join them.
@@ -61,17 +60,9 @@ fn bare_block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-fn delivery(err: &clerk_async_std::Error) -> Delivery {
-    match err.kind() {
-        ErrorKind::Transport(t) => t.delivery,
-        other => panic!("not a transport error: {other:?}"),
-    }
-}
-
 /// The attempt's timeout ends a call while every thread of async-std's
-/// executor is blocked (so the connection's driver, a task there, never
-/// runs and the reply never comes), under async-std's, smol's and a bare
-/// `block_on`.
+/// executor is blocked and the server never answers, under async-std's,
+/// smol's and a bare `block_on`.
 #[test]
 fn the_timeout_fires_while_every_executor_thread_is_blocked() {
     // Accepts connections and never reads or answers.
@@ -115,33 +106,41 @@ fn timed<T: std::fmt::Debug>(call: impl FnOnce() -> Result<T, clerk_async_std::E
     took
 }
 
-/// A server that closes a new connection at once: hyper notices the close
-/// before it writes the request (every async-std thread, where the
-/// connection's driver runs, is held until then) and hands the request
-/// back. Nothing was written: `NotSent`. Under async-std's `block_on`, then
-/// smol's.
+/// A call runs in its caller's task: the connection is driven there, so
+/// a call completes while every thread of async-std's executor is held,
+/// under async-std's, smol's and a bare `block_on`. (With the connection
+/// driven by a task on that executor, each of these waited for the threads.)
 #[test]
-fn a_request_handed_back_on_a_new_connection_is_not_sent() {
-    async_std::task::block_on(handed_back());
-    smol::block_on(handed_back());
+fn a_call_needs_no_executor_thread() {
+    let server = clerk_mock::MockServer::start();
+    let user = server.create_user();
+    let config = Config::new(server.secret_key())
+        .unwrap()
+        .with_base_url(&server.base_url())
+        .unwrap();
+    let client = Client::new(config).unwrap();
+    let call = || client.create_sign_in_token(CreateSignInToken::new(&user));
+    let block_ons: [(&str, &dyn Fn() -> Duration); 3] = [
+        ("async-std", &|| took(|| async_std::task::block_on(call()))),
+        ("smol", &|| took(|| smol::block_on(call()))),
+        ("bare", &|| took(|| bare_block_on(call()))),
+    ];
+    let hold = Duration::from_millis(1500);
+    for (name, run) in block_ons {
+        let held = block_every_async_std_worker(hold);
+        // A new connection for the first, a pooled one for the others.
+        let took = run();
+        assert!(took < hold / 2, "{name}: {took:?}");
+        smol::block_on(held);
+    }
+    assert_eq!(server.connections_accepted(), 1);
 }
 
-async fn handed_back() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = thread::spawn(move || drop(listener.accept().unwrap()));
-    let config = Config::new("sk_test_x")
-        .unwrap()
-        .with_base_url(&format!("http://{addr}/v1"))
-        .unwrap()
-        .with_retry_policy(RetryPolicy::never());
-    let client = Client::new(config).unwrap();
-    let held = block_every_async_std_worker(Duration::from_millis(500));
-    let err = client
-        .create_sign_in_token(CreateSignInToken::new("user_x"))
-        .await
-        .unwrap_err();
-    assert_eq!(delivery(&err), Delivery::NotSent, "{err:?}");
-    server.join().unwrap();
-    held.await;
+/// How long `call` took to succeed.
+fn took<T>(call: impl FnOnce() -> Result<T, clerk_async_std::Error>) -> Duration {
+    let start = Instant::now();
+    if let Err(e) = call() {
+        panic!("{e}");
+    }
+    start.elapsed()
 }
