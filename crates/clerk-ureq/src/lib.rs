@@ -134,6 +134,9 @@ use clerk_core::{
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 use ureq::{Agent, Timeout};
 
+#[cfg(feature = "unversioned-lazy-resolve")]
+pub mod lazy_resolve;
+
 /// The product token appended to the `User-Agent`.
 const USER_AGENT_SUFFIX: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
 
@@ -205,6 +208,30 @@ impl Client {
     /// An [invalid-request](ErrorKind::InvalidRequest) error if the
     /// `User-Agent` cannot take the suffix (it always can with the defaults).
     pub fn new(config: Config) -> Result<Self, Error> {
+        Self::own_agent(config, Agent::new_with_config)
+    }
+
+    /// A client like [`Client::new`]'s (the same TLS, pool, redirect,
+    /// status and timeout settings) whose agent looks the host up only when
+    /// it opens a new connection: a call on a pooled connection costs no
+    /// lookup and starts no thread. See [`lazy_resolve`] for what changes
+    /// (resolving and connecting share one connect timeout) and why this
+    /// needs the `unversioned-lazy-resolve` feature.
+    ///
+    /// Appends `clerk-ureq/<version>` to the `User-Agent`.
+    ///
+    /// # Errors
+    /// As [`Client::new`].
+    #[cfg(feature = "unversioned-lazy-resolve")]
+    pub fn with_lazy_resolve(config: Config) -> Result<Self, Error> {
+        Self::own_agent(config, lazy_resolve::agent)
+    }
+
+    /// A client with an agent of this crate's settings, built by `build`.
+    fn own_agent(
+        config: Config,
+        build: impl FnOnce(ureq::config::Config) -> Agent,
+    ) -> Result<Self, Error> {
         let config = config.with_user_agent_suffix(USER_AGENT_SUFFIX)?;
         let tls = TlsConfig::builder()
             .provider(TlsProvider::Rustls)
@@ -217,7 +244,7 @@ impl Client {
             .proxy(None)
             .max_idle_connections(MAX_IDLE_CONNECTIONS)
             .max_idle_connections_per_host(MAX_IDLE_CONNECTIONS);
-        let agent = Agent::new_with_config(apply_call_settings!(agent_config, config).build());
+        let agent = build(apply_call_settings!(agent_config, config).build());
         Ok(Self {
             gate: config.new_gate(),
             config,
