@@ -9,8 +9,9 @@
 //! uses) has:
 //!
 //! - a resolver that looks nothing up: it answers every host with one
-//!   placeholder address, `0.0.0.0:0` (port 0 is never connectable), which
-//!   ureq passes on untouched when the pool has a connection for the host;
+//!   placeholder address, `0.0.0.0:0` (port 0 is never connectable); when
+//!   the pool has a connection for the host, ureq uses it and the
+//!   placeholder goes no further;
 //! - in front of ureq's own connector chain, a step that, only when ureq
 //!   opens a new connection and the addresses are that placeholder, looks
 //!   the host up with ureq's own resolver (on a thread, with the timeout,
