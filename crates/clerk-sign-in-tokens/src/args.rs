@@ -68,7 +68,8 @@ pub struct Cli {
 /// The adapter a run uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Runtime {
-    /// clerk-ureq, blocking, one thread per call in flight.
+    /// clerk-ureq, blocking, one thread per call in flight; the host is
+    /// looked up only when a new connection is opened.
     Ureq,
     /// clerk-reqwest on tokio.
     Reqwest,

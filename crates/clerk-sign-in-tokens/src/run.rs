@@ -217,7 +217,9 @@ fn run_ureq(
     jobs: &Jobs,
     sink: &Arc<Sink>,
 ) -> Result<(), String> {
-    let client = clerk_ureq::Client::new(config).map_err(|e| e.to_string())?;
+    // Looks Clerk's host up only for a new connection, not for every call
+    // (this crate pins ureq's minor version for it: see Cargo.toml).
+    let client = clerk_ureq::Client::with_lazy_resolve(config).map_err(|e| e.to_string())?;
     let mut workers = Vec::with_capacity(concurrency);
     for i in 0..concurrency {
         let (client, gate, jobs, worker_sink, op) = (

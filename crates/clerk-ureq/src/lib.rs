@@ -37,7 +37,9 @@
 //! - Resolving the host, and then connecting (TCP and TLS), are each bounded
 //!   by [`Config::connect_timeout`]; a whole attempt (resolving and
 //!   connecting included, to the last body byte) by [`Config::timeout`].
-//!   No other timeout applies.
+//!   No other timeout applies. (With `Client::with_lazy_resolve`, feature
+//!   `unversioned-lazy-resolve`, resolving and connecting share one
+//!   connect timeout instead: see [Cost per call](#cost-per-call).)
 //! - A host with several addresses is tried by ureq one address at a time,
 //!   in the resolver's order, each with a share of the connect timeout that
 //!   halves from one address to the next (ureq 3.5: 2/3 and 1/3 of it for
@@ -48,8 +50,8 @@
 //!   5 s connect timeout when it is the first of two addresses (pooled
 //!   connections are not affected). ureq does not try addresses in
 //!   parallel ("Happy Eyeballs", RFC 8305), and changing how it connects
-//!   takes a resolver or connector from its `unversioned` API, which this
-//!   crate does not use. On a host without working IPv6, pass
+//!   takes a connector from its `unversioned` API, which this crate does
+//!   not use for that. On a host without working IPv6, pass
 //!   [`Client::with_agent`] an agent built with
 //!   `ip_family(ureq::config::IpFamily::Ipv4Only)`; a shorter connect
 //!   timeout also shortens the cost.
@@ -79,15 +81,47 @@
 //! thread of its own, started per call. On loopback that thread is most of
 //! what a call costs over bare ureq without timeouts (BENCHMARKS.md at the
 //! repository root, finding A); against a remote Clerk it is lost in the
-//! round trip. The resolver that would avoid it for IP-literal hosts needs
-//! ureq's `unversioned` API, so this crate does not use it; an agent built
-//! with one can be passed to [`Client::with_agent`].
+//! round trip. [`Client::new`] and any agent given to [`Client::with_agent`]
+//! keep that behaviour.
+//!
+//! With the `unversioned-lazy-resolve` feature, `Client::with_lazy_resolve`
+//! builds the same client with an agent that looks the host up only when
+//! it opens a new connection (and `lazy_resolve::agent` builds such an
+//! agent for [`Client::with_agent`]):
+//!
+//! - a call on a pooled connection does no lookup and starts no thread;
+//! - a new connection costs one lookup (with ureq's own resolver: on a
+//!   thread, honouring the agent's `ip_family`, with the same errors) and
+//!   then the connect, and the two share **one**
+//!   [`Config::connect_timeout`]: the connect gets what the lookup left.
+//!   With [`Client::new`] each has a connect timeout of its own, so a new
+//!   connection can take up to twice it before the connect fails. The
+//!   overall [`Config::timeout`] bounds the attempt either way;
+//! - a lookup that runs out of time is ureq's `Timeout::Connect` rather than
+//!   `Timeout::Resolve`: still a [`Timeout`](clerk_core::TransportErrorKind::Timeout)
+//!   error, [`NotSent`](clerk_core::Delivery::NotSent). An unknown host is
+//!   still a [`Connect`](clerk_core::TransportErrorKind::Connect) error,
+//!   `NotSent`.
+//!
+//! It is opt-in because it rests on ureq's `unversioned` resolver and
+//! connector API, which ureq says does not follow semantic versioning and
+//! may change in any minor release; this crate does not cap ureq's minor
+//! version for everyone. Turn it on only with ureq's minor version pinned in
+//! your own `Cargo.toml` (`ureq = "~3.5"`): the feature is built and tested
+//! against the ureq version in this repository's lock file.
 //!
 //! # Features
 //!
 //! - `tracing`: a `clerk.call` span per call (field `operation`) and an
 //!   event per attempt with the attempt number, the status, Clerk's trace id
 //!   and the wait chosen. Never a URL, a key or a token.
+//! - `unversioned-lazy-resolve`: `Client::with_lazy_resolve` and the
+//!   `lazy_resolve` module: the host is looked up only when a new
+//!   connection is opened, and resolving and connecting share the connect
+//!   timeout (see [Cost per call](#cost-per-call)). Only adds API: what
+//!   [`Client::new`] and [`Client::with_agent`] do is the same with it on.
+//!   Built on ureq's `unversioned` API; pin ureq's minor version
+//!   (`ureq = "~3.5"`) if you turn it on.
 //!
 //! [`CryptoProvider`]: https://docs.rs/rustls/latest/rustls/crypto/struct.CryptoProvider.html
 //!
@@ -133,6 +167,9 @@ use clerk_core::{
 };
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 use ureq::{Agent, Timeout};
+
+#[cfg(feature = "unversioned-lazy-resolve")]
+pub mod lazy_resolve;
 
 /// The product token appended to the `User-Agent`.
 const USER_AGENT_SUFFIX: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
@@ -199,12 +236,40 @@ pub struct Client {
 impl Client {
     /// A client with its own ureq agent, built from `config`'s timeouts.
     ///
+    /// ureq looks the host up on every call, on a thread of its own; see
+    /// [Cost per call](crate#cost-per-call) for the opt-in client that does
+    /// not.
+    ///
     /// Appends `clerk-ureq/<version>` to the `User-Agent`.
     ///
     /// # Errors
     /// An [invalid-request](ErrorKind::InvalidRequest) error if the
     /// `User-Agent` cannot take the suffix (it always can with the defaults).
     pub fn new(config: Config) -> Result<Self, Error> {
+        Self::own_agent(config, Agent::new_with_config)
+    }
+
+    /// A client like [`Client::new`]'s (the same TLS, pool, redirect,
+    /// status and timeout settings) whose agent looks the host up only when
+    /// it opens a new connection: a call on a pooled connection costs no
+    /// lookup and starts no thread. See [`lazy_resolve`] for what changes
+    /// (resolving and connecting share one connect timeout) and why this
+    /// needs the `unversioned-lazy-resolve` feature.
+    ///
+    /// Appends `clerk-ureq/<version>` to the `User-Agent`.
+    ///
+    /// # Errors
+    /// As [`Client::new`].
+    #[cfg(feature = "unversioned-lazy-resolve")]
+    pub fn with_lazy_resolve(config: Config) -> Result<Self, Error> {
+        Self::own_agent(config, lazy_resolve::agent)
+    }
+
+    /// A client with an agent of this crate's settings, built by `build`.
+    fn own_agent(
+        config: Config,
+        build: impl FnOnce(ureq::config::Config) -> Agent,
+    ) -> Result<Self, Error> {
         let config = config.with_user_agent_suffix(USER_AGENT_SUFFIX)?;
         let tls = TlsConfig::builder()
             .provider(TlsProvider::Rustls)
@@ -217,7 +282,7 @@ impl Client {
             .proxy(None)
             .max_idle_connections(MAX_IDLE_CONNECTIONS)
             .max_idle_connections_per_host(MAX_IDLE_CONNECTIONS);
-        let agent = Agent::new_with_config(apply_call_settings!(agent_config, config).build());
+        let agent = build(apply_call_settings!(agent_config, config).build());
         Ok(Self {
             gate: config.new_gate(),
             config,

@@ -5,6 +5,8 @@
 
 mod addresses;
 mod callers_agent;
+#[cfg(feature = "unversioned-lazy-resolve")]
+mod lazy_resolve;
 mod scenarios;
 
 use std::net::TcpListener;

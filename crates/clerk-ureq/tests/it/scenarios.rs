@@ -1,8 +1,23 @@
-//! The shared scenario table (crates/clerk-scenarios), run through clerk-ureq.
+//! The shared scenario table (crates/clerk-scenarios), run through clerk-ureq:
+//! with `Client::new`'s agent, and (feature `unversioned-lazy-resolve`) with
+//! one that looks the host up only for a new connection.
 
 use clerk_ureq::ureq::Agent;
 use clerk_ureq::ureq::tls::{Certificate, RootCerts, TlsConfig};
 use clerk_ureq::{Client, Config, CreateSignInToken, Error, SignInToken};
+
+/// An agent config that trusts only `certificate_der`.
+fn trusting(certificate_der: &[u8]) -> clerk_ureq::ureq::config::Config {
+    let root = Certificate::from_der(certificate_der).to_owned();
+    Agent::config_builder()
+        .tls_config(
+            TlsConfig::builder()
+                .root_certs(RootCerts::new_with_certs(&[root]))
+                .build(),
+        )
+        .proxy(None)
+        .build()
+}
 
 struct Ureq;
 
@@ -15,17 +30,7 @@ impl clerk_scenarios::Driver for Ureq {
     }
 
     fn client_trusting(config: Config, certificate_der: &[u8]) -> Client {
-        let root = Certificate::from_der(certificate_der).to_owned();
-        let agent = Agent::config_builder()
-            .tls_config(
-                TlsConfig::builder()
-                    .root_certs(RootCerts::new_with_certs(&[root]))
-                    .build(),
-            )
-            .proxy(None)
-            .build()
-            .new_agent();
-        Client::with_agent(config, agent).expect("a client")
+        Client::with_agent(config, trusting(certificate_der).new_agent()).expect("a client")
     }
 
     fn create(client: &Client, request: CreateSignInToken) -> Result<SignInToken, Error> {
@@ -65,3 +70,53 @@ impl clerk_scenarios::Driver for Ureq {
 }
 
 clerk_scenarios::scenario_tests!(Ureq);
+
+#[cfg(feature = "unversioned-lazy-resolve")]
+mod lazy_resolve {
+    use super::*;
+
+    /// As [`Ureq`], with `Client::with_lazy_resolve` and
+    /// `lazy_resolve::agent`.
+    struct UreqLazyResolve;
+
+    impl clerk_scenarios::Driver for UreqLazyResolve {
+        type Client = Client;
+        const NAME: &'static str = "clerk-ureq/";
+
+        fn client(config: Config) -> Client {
+            Client::with_lazy_resolve(config).expect("a client")
+        }
+
+        fn client_trusting(config: Config, certificate_der: &[u8]) -> Client {
+            let agent = clerk_ureq::lazy_resolve::agent(trusting(certificate_der));
+            Client::with_agent(config, agent).expect("a client")
+        }
+
+        fn create(client: &Client, request: CreateSignInToken) -> Result<SignInToken, Error> {
+            Ureq::create(client, request)
+        }
+
+        fn revoke(client: &Client, id: &str) -> Result<SignInToken, Error> {
+            Ureq::revoke(client, id)
+        }
+
+        const CANCELLABLE: bool = Ureq::CANCELLABLE;
+
+        fn create_cancelled_after(
+            client: &Client,
+            request: CreateSignInToken,
+            patience: std::time::Duration,
+        ) -> Option<Result<SignInToken, Error>> {
+            Ureq::create_cancelled_after(client, request, patience)
+        }
+
+        fn create_concurrently(
+            client: &Client,
+            requests: Vec<CreateSignInToken>,
+        ) -> Vec<Result<SignInToken, Error>> {
+            Ureq::create_concurrently(client, requests)
+        }
+    }
+
+    clerk_scenarios::scenario_tests!(UreqLazyResolve);
+}
