@@ -254,7 +254,9 @@ fn library_calls(runtime: &str, config: &Config, users: &[String]) {
     let next = Arc::new(AtomicUsize::new(0));
     match runtime {
         "ureq" => {
-            let client = clerk_ureq::Client::new(config.clone()).expect("client");
+            // Built as the CLI builds its ureq client, so the two compare
+            // like for like.
+            let client = clerk_ureq::Client::with_lazy_resolve(config.clone()).expect("client");
             std::thread::scope(|s| {
                 for _ in 0..IN_FLIGHT {
                     let (client, users, next) = (client.clone(), &users, &next);
