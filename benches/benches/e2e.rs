@@ -15,6 +15,12 @@
 //! process of its own. `CONTENDERS` (names separated by commas, as the
 //! tables print them) runs only those in the sequential and concurrency
 //! sections, and prints only the ratios between them.
+//!
+//! `BENCH_HOST` (default: `127.0.0.1`, the server's IP literal) is the host
+//! the contenders' base URL names, `http://BENCH_HOST:PORT/v1`: set it to
+//! `localhost` to measure, pinned, what a host name costs each client. The
+//! ceiling section connects to the IP literal whatever it is. The unpinned,
+//! one-process measurement is `benches/latency.rs`.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -23,17 +29,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clerk_benches::bare::{ClerkRs, Hyper, Raw, Reqwest, Ureq};
-use clerk_benches::{
-    Contender, EXPIRES_IN_SECONDS, Rounds, SECRET_KEY, USER_ID, interleave, process_cpu, rss_kib,
-    server_connections,
+use clerk_benches::run::{
+    async_std_in_flight, bench_host, create, env_or, hyper_in_flight, print_ratios,
+    print_throughput_ratios, tokio_in_flight, tokio_runtime,
 };
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use clerk_benches::{Contender, interleave, process_cpu, rss_kib, server_connections};
 
 fn main() {
     // clerk-reqwest turns on reqwest's `rustls-no-provider`; with it, the
@@ -69,6 +69,9 @@ fn main() {
         pinning.server_note(),
         pinning.client_note()
     );
+    if std::env::var_os("BENCH_HOST").is_some() {
+        println!("base URL: {} (BENCH_HOST)", base_url(addr));
+    }
     println!(
         "server's create reply: {} bytes\n",
         clerk_benches::server::create_reply_bytes().len()
@@ -190,28 +193,18 @@ impl Drop for Server {
     }
 }
 
+/// The host the contenders' base URL names: `BENCH_HOST`, by default the
+/// server's IP literal. A name is resolved as each client resolves it.
+fn host() -> String {
+    bench_host("127.0.0.1")
+}
+
 fn base_url(addr: SocketAddr) -> String {
-    format!("http://{addr}/v1")
+    clerk_benches::run::base_url(&host(), addr.port())
 }
 
 fn config(addr: SocketAddr) -> clerk_core::Config {
-    clerk_core::Config::new(SECRET_KEY)
-        .unwrap()
-        .with_base_url(&base_url(addr))
-        .unwrap()
-}
-
-fn create() -> clerk_core::CreateSignInToken {
-    clerk_core::CreateSignInToken::new(USER_ID).with_expires_in_seconds(EXPIRES_IN_SECONDS)
-}
-
-fn tokio_runtime() -> tokio::runtime::Runtime {
-    // What `#[tokio::main]` builds: the multi-thread runtime, one worker per
-    // CPU this process may use.
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
+    clerk_benches::run::config(&base_url(addr))
 }
 
 // ---------------------------------------------------------------- ceiling
@@ -301,7 +294,7 @@ fn sequential(addr: SocketAddr, server_pid: u32) {
     let calls = env_or("SEQ_CALLS", 3000u64);
     let url = base_url(addr);
 
-    let mut raw = Raw::connect(addr);
+    let mut raw = Raw::connect_to(&host(), addr.port());
     let bare_ureq = Ureq::new(&url);
     let bare_ureq_timeouts = Ureq::with_timeouts(&url);
     let clerk_ureq = clerk_ureq::Client::new(config(addr)).unwrap();
@@ -316,8 +309,8 @@ fn sequential(addr: SocketAddr, server_pid: u32) {
     let clerk_reqwest = rt.block_on(async { clerk_reqwest::Client::new(config(addr)).unwrap() });
     let clerk_rs = rt.block_on(async { ClerkRs::new(&url) });
 
-    let mut bare_hyper = async_std::task::block_on(Hyper::connect(addr));
-    let mut bare_hyper_timeout = async_std::task::block_on(Hyper::connect(addr));
+    let mut bare_hyper = async_std::task::block_on(Hyper::connect_to(&host(), addr.port()));
+    let mut bare_hyper_timeout = async_std::task::block_on(Hyper::connect_to(&host(), addr.port()));
     let clerk_async_std = clerk_async_std::Client::new(config(addr)).unwrap();
 
     let mut contenders = vec![
@@ -482,105 +475,7 @@ fn sequential(addr: SocketAddr, server_pid: u32) {
     print_ratios(&r, &pairs);
 }
 
-fn print_ratios(r: &Rounds, pairs: &[(&str, &str, &str)]) {
-    for (a, b, target) in pairs {
-        if !(r.has(a) && r.has(b)) {
-            continue;
-        }
-        let (median, min, max) = r.ratio(a, b);
-        println!("| {a} / {b} | {median:.3} | {min:.3} | {max:.3} | {target} |");
-    }
-    println!();
-}
-
 // ------------------------------------------------------------ concurrency
-
-/// Runs `calls` calls with `in_flight` tasks on a tokio runtime, each task
-/// making its share one after the other.
-fn tokio_in_flight<F, Fut>(
-    rt: &tokio::runtime::Runtime,
-    in_flight: u64,
-    calls: u64,
-    call: F,
-) -> Duration
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    rt.block_on(async {
-        let start = Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        for t in 0..in_flight {
-            let share = calls / in_flight + u64::from(t < calls % in_flight);
-            let call = call.clone();
-            tasks.spawn(async move {
-                for _ in 0..share {
-                    call().await;
-                }
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            done.unwrap();
-        }
-        start.elapsed()
-    })
-}
-
-/// The same on async-std's executor.
-fn async_std_in_flight<F, Fut>(in_flight: u64, calls: u64, call: F) -> Duration
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    async_std::task::block_on(async {
-        let start = Instant::now();
-        let tasks: Vec<_> = (0..in_flight)
-            .map(|t| {
-                let share = calls / in_flight + u64::from(t < calls % in_flight);
-                let call = call.clone();
-                async_std::task::spawn(async move {
-                    for _ in 0..share {
-                        call().await;
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await;
-        }
-        start.elapsed()
-    })
-}
-
-/// Bare hyper on async-std: one connection per task, kept across rounds.
-fn hyper_in_flight(conns: &mut Vec<Hyper>, calls: u64, timeout: Option<Duration>) -> Duration {
-    let in_flight = conns.len() as u64;
-    async_std::task::block_on(async {
-        let start = Instant::now();
-        let tasks: Vec<_> = conns
-            .drain(..)
-            .enumerate()
-            .map(|(t, mut conn)| {
-                let share = calls / in_flight + u64::from((t as u64) < calls % in_flight);
-                async_std::task::spawn(async move {
-                    for _ in 0..share {
-                        match timeout {
-                            None => std::hint::black_box(conn.call().await),
-                            Some(t) => std::hint::black_box(
-                                async_std::future::timeout(t, conn.call()).await.unwrap(),
-                            ),
-                        };
-                    }
-                    conn
-                })
-            })
-            .collect();
-        for task in tasks {
-            conns.push(task.await);
-        }
-        start.elapsed()
-    })
-}
 
 fn concurrency(addr: SocketAddr, server_pid: u32) {
     let rounds = env_or("CONC_ROUNDS", 25usize);
@@ -596,7 +491,7 @@ fn concurrency(addr: SocketAddr, server_pid: u32) {
         async_std::task::block_on(async {
             let mut v = Vec::new();
             for _ in 0..in_flight {
-                v.push(Hyper::connect(addr).await);
+                v.push(Hyper::connect_to(&host(), addr.port()).await);
             }
             v
         })
@@ -677,49 +572,35 @@ fn concurrency(addr: SocketAddr, server_pid: u32) {
         );
     }
     println!();
-    println!(
-        "| throughput ratio (bare time / adapter time, paired by round) | median | min | max | target |"
+    print_throughput_ratios(
+        &r,
+        &[
+            ("clerk-reqwest", "reqwest", "≥ 0.95"),
+            ("clerk-async-std", "hyper on async-std", "≥ 0.95"),
+            (
+                "reqwest + 15 s timeout per request",
+                "reqwest",
+                "(where the time goes)",
+            ),
+            (
+                "hyper on async-std + 15 s timeout per call",
+                "hyper on async-std",
+                "(where the time goes)",
+            ),
+            (
+                "clerk-reqwest",
+                "reqwest + 15 s timeout per request",
+                "(against reqwest bounded alike)",
+            ),
+            (
+                "clerk-async-std",
+                "hyper on async-std + 15 s timeout per call",
+                "(against hyper bounded alike)",
+            ),
+            ("clerk-reqwest", "clerk-rs", "(for reference)"),
+            ("clerk-async-std", "clerk-rs", "(for reference)"),
+        ],
     );
-    println!("| --- | ---: | ---: | ---: | --- |");
-    for (a, b, target) in [
-        ("clerk-reqwest", "reqwest", "≥ 0.95"),
-        ("clerk-async-std", "hyper on async-std", "≥ 0.95"),
-        (
-            "reqwest + 15 s timeout per request",
-            "reqwest",
-            "(where the time goes)",
-        ),
-        (
-            "hyper on async-std + 15 s timeout per call",
-            "hyper on async-std",
-            "(where the time goes)",
-        ),
-        (
-            "clerk-reqwest",
-            "reqwest + 15 s timeout per request",
-            "(against reqwest bounded alike)",
-        ),
-        (
-            "clerk-async-std",
-            "hyper on async-std + 15 s timeout per call",
-            "(against hyper bounded alike)",
-        ),
-        ("clerk-reqwest", "clerk-rs", "(for reference)"),
-        ("clerk-async-std", "clerk-rs", "(for reference)"),
-    ] {
-        if !(r.has(a) && r.has(b)) {
-            continue;
-        }
-        // Throughput ratio = 1 / time ratio; min and max swap.
-        let (median, min, max) = r.ratio(a, b);
-        println!(
-            "| {a} / {b} | {:.3} | {:.3} | {:.3} | {target} |",
-            1.0 / median,
-            1.0 / max,
-            1.0 / min
-        );
-    }
-    println!();
 }
 
 // -------------------------------------------------------------------- rss
@@ -816,7 +697,7 @@ fn rss_child(name: &str, addr: SocketAddr, calls: u64) {
             let mut conns: Vec<Hyper> = async_std::task::block_on(async {
                 let mut v = Vec::new();
                 for _ in 0..in_flight {
-                    v.push(Hyper::connect(addr).await);
+                    v.push(Hyper::connect_to(&host(), addr.port()).await);
                 }
                 v
             });

@@ -23,6 +23,37 @@ fn decode(bytes: &[u8]) -> PlainToken {
     token
 }
 
+/// `host:port` as a URL and a `Host` header write it: an IPv6 literal in
+/// brackets.
+pub fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// `host` as a socket connects to it: an IPv6 literal without brackets.
+pub fn unbracket(host: &str) -> &str {
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// The create call as fixed bytes, with `Host: {authority}`: what the raw
+/// contenders write.
+pub fn raw_request(authority: &str) -> Vec<u8> {
+    let body = body();
+    let mut request = format!(
+        "POST /v1/sign_in_tokens HTTP/1.1\r\nhost: {authority}\r\nauthorization: Bearer {}\r\n\
+         clerk-api-version: {API_VERSION}\r\naccept: application/json\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        crate::SECRET_KEY,
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    request
+}
+
 /// No HTTP client at all: fixed request bytes on one keep-alive socket, the
 /// reply read by its known length. The floor of the loopback round trip.
 pub struct Raw {
@@ -34,23 +65,18 @@ pub struct Raw {
 
 impl Raw {
     pub fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).expect("connect");
+        Self::connect_to(&addr.ip().to_string(), addr.port())
+    }
+
+    /// Connects to `host` (a name is resolved once, here), with
+    /// `Host: host:port`.
+    pub fn connect_to(host: &str, port: u16) -> Self {
+        let stream = TcpStream::connect((unbracket(host), port)).expect("connect");
         stream.set_nodelay(true).expect("nodelay");
-        let body = body();
-        let mut request = format!(
-            "POST /v1/sign_in_tokens HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\n\
-             clerk-api-version: {API_VERSION}\r\naccept: application/json\r\n\
-             content-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            crate::SECRET_KEY,
-            body.len()
-        )
-        .into_bytes();
-        request.extend_from_slice(&body);
-        let reply_len = crate::server::create_reply_bytes().len();
         Self {
             stream,
-            request,
-            reply_len,
+            request: raw_request(&authority(host, port)),
+            reply_len: crate::server::create_reply_bytes().len(),
             buf: vec![0; 64 * 1024],
         }
     }
@@ -78,6 +104,61 @@ impl Raw {
             let got = self.stream.read(&mut self.buf).expect("read");
             assert!(got > 0, "server closed");
             want = want.checked_sub(got).expect("no more than the replies");
+        }
+    }
+}
+
+/// [`Raw`] on an async socket: the same bytes written and the known reply
+/// length read on one keep-alive connection (TCP_NODELAY on), with no HTTP
+/// library. The floor of an async runtime's loopback round trip.
+pub struct RawAsync<S> {
+    stream: S,
+    request: Vec<u8>,
+    reply_len: usize,
+    buf: Vec<u8>,
+}
+
+impl RawAsync<async_std::net::TcpStream> {
+    /// On an `async_std::net::TcpStream`; `host` is resolved once, here.
+    pub async fn connect_async_std(host: &str, port: u16) -> Self {
+        let stream = async_std::net::TcpStream::connect((unbracket(host), port))
+            .await
+            .expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        Self::with_stream(stream, host, port)
+    }
+}
+
+impl RawAsync<smol::net::TcpStream> {
+    /// On a `smol::net::TcpStream`; `host` is resolved once, here.
+    pub async fn connect_smol(host: &str, port: u16) -> Self {
+        let stream = smol::net::TcpStream::connect((unbracket(host), port))
+            .await
+            .expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        Self::with_stream(stream, host, port)
+    }
+}
+
+impl<S: smol::io::AsyncRead + smol::io::AsyncWrite + Unpin> RawAsync<S> {
+    fn with_stream(stream: S, host: &str, port: u16) -> Self {
+        Self {
+            stream,
+            request: raw_request(&authority(host, port)),
+            reply_len: crate::server::create_reply_bytes().len(),
+            buf: vec![0; 64 * 1024],
+        }
+    }
+
+    /// One request, one whole reply.
+    pub async fn call(&mut self) {
+        use smol::io::{AsyncReadExt, AsyncWriteExt};
+        self.stream.write_all(&self.request).await.expect("write");
+        let mut want = self.reply_len;
+        while want > 0 {
+            let got = self.stream.read(&mut self.buf).await.expect("read");
+            assert!(got > 0, "server closed");
+            want = want.checked_sub(got).expect("no more than the reply");
         }
     }
 }
@@ -180,9 +261,10 @@ impl Reqwest {
     }
 }
 
-/// hyper 1 over an async-std socket: one connection (`client::conn::http1`,
-/// TCP_NODELAY on, smol-hyper's futures-io adapter), its driver spawned on
-/// async-std. One `Hyper` per task in flight: no pool at all.
+/// hyper 1 over an async-std (or smol) socket: one connection
+/// (`client::conn::http1`, TCP_NODELAY on, smol-hyper's futures-io adapter),
+/// its driver spawned on async-std (or smol). One `Hyper` per task in
+/// flight: no pool at all.
 pub struct Hyper {
     sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<hyper::body::Bytes>>,
     host: http::HeaderValue,
@@ -191,20 +273,54 @@ pub struct Hyper {
 
 impl Hyper {
     pub async fn connect(addr: SocketAddr) -> Self {
-        let tcp = async_std::net::TcpStream::connect(addr)
+        Self::connect_to(&addr.ip().to_string(), addr.port()).await
+    }
+
+    /// Connects to `host` (a name is resolved once, here, by
+    /// `async_std::net::TcpStream::connect`), with `Host: host:port`; the
+    /// driver is spawned on async-std.
+    pub async fn connect_to(host: &str, port: u16) -> Self {
+        let tcp = async_std::net::TcpStream::connect((unbracket(host), port))
             .await
             .expect("connect");
         tcp.set_nodelay(true).expect("nodelay");
+        Self::handshake(tcp, &authority(host, port), |driver| {
+            async_std::task::spawn(driver);
+        })
+        .await
+    }
+
+    /// The same over `smol::net::TcpStream`, the driver spawned with
+    /// `smol::spawn`.
+    pub async fn connect_smol(host: &str, port: u16) -> Self {
+        let tcp = smol::net::TcpStream::connect((unbracket(host), port))
+            .await
+            .expect("connect");
+        tcp.set_nodelay(true).expect("nodelay");
+        Self::handshake(tcp, &authority(host, port), |driver| {
+            smol::spawn(driver).detach();
+        })
+        .await
+    }
+
+    async fn handshake<S>(
+        tcp: S,
+        authority: &str,
+        spawn: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>),
+    ) -> Self
+    where
+        S: smol::io::AsyncRead + smol::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let (sender, connection) =
             hyper::client::conn::http1::handshake(smol_hyper::rt::FuturesIo::new(tcp))
                 .await
                 .expect("handshake");
-        async_std::task::spawn(async move {
+        spawn(Box::pin(async move {
             let _ = connection.await;
-        });
+        }));
         Self {
             sender,
-            host: http::HeaderValue::from_str(&addr.to_string()).expect("host"),
+            host: http::HeaderValue::from_str(authority).expect("host"),
             authorization: http::HeaderValue::from_str(&format!("Bearer {}", crate::SECRET_KEY))
                 .expect("key"),
         }

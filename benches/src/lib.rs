@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 pub mod bare;
 pub mod proposed;
+pub mod run;
 pub mod server;
 
 /// The key every contender sends.
