@@ -208,7 +208,6 @@ fn sequential(target: &Target) {
     let bare_ureq = Ureq::new(&url);
     let bare_ureq_timeouts = Ureq::with_timeouts(&url);
     let clerk_ureq = clerk_ureq::Client::new(target.config()).unwrap();
-    #[cfg(feature = "lazy-resolve")]
     let clerk_ureq_lazy = clerk_ureq::Client::with_lazy_resolve(target.config()).unwrap();
 
     let rt = tokio_runtime();
@@ -263,7 +262,6 @@ fn sequential(target: &Target) {
                 std::hint::black_box(clerk_ureq.create_sign_in_token(create()).unwrap());
             })
         }),
-        #[cfg(feature = "lazy-resolve")]
         Contender::new("clerk-ureq (lazy resolve)", |n| {
             time_n(n, || {
                 std::hint::black_box(clerk_ureq_lazy.create_sign_in_token(create()).unwrap());

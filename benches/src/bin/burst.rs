@@ -123,7 +123,11 @@ fn limited_mock(limit: u32, window: Duration) -> MockServer {
 fn report(label: &str, mock: &MockServer, run: &Run, ideal: Duration, n: usize) {
     // Every create the server took is one token: none may be minted twice.
     let minted = mock.tokens().len();
-    assert_eq!(minted, run.ok, "{label}: {minted} tokens for {} successes", run.ok);
+    assert_eq!(
+        minted, run.ok,
+        "{label}: {minted} tokens for {} successes",
+        run.ok
+    );
     assert_eq!(run.ok + run.failed, n);
     println!(
         "| {label} | {} | {} | {} | {:.2} s | {:.2} |",
@@ -247,7 +251,7 @@ fn run_clerk_rs(mock: &MockServer, users: Vec<String>, k: usize) -> Run {
         .build()
         .expect("a runtime");
     let configuration =
-        clerk_rs::ClerkConfiguration::new(mock.secret_key()).with_base_path(&mock.base_url());
+        clerk_rs::ClerkConfiguration::new(mock.secret_key()).with_base_path(mock.base_url());
     rt.block_on(async {
         let users = Arc::new(users);
         let next = Arc::new(AtomicUsize::new(0));
