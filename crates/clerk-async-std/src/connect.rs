@@ -6,14 +6,15 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use async_io::Async;
 use async_std::io::{Read as AsyncRead, Write as AsyncWrite};
-use async_std::net::{TcpStream, ToSocketAddrs};
+use async_std::net::ToSocketAddrs;
 use clerk_core::TransportErrorKind;
 use clerk_core::http::Uri;
 use clerk_core::http::uri::{Authority, PathAndQuery, Scheme};
@@ -147,7 +148,8 @@ impl Connector {
             .await
             .map_err(|e| ConnectError::new(TransportErrorKind::Connect, e))?;
         // Small requests go out at once; a failure here only costs latency.
-        let _ = tcp.set_nodelay(true);
+        let _ = tcp.get_ref().set_nodelay(true);
+        let tcp = Tcp::new(tcp);
         if !origin.https {
             return Ok(Stream::Plain(tcp));
         }
@@ -178,7 +180,7 @@ async fn resolve(origin: &Origin) -> Result<Vec<SocketAddr>, ConnectError> {
 }
 
 /// One TCP attempt in flight.
-type Attempt = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+type Attempt = Pin<Box<dyn Future<Output = io::Result<Async<TcpStream>>> + Send>>;
 
 /// A TCP connection to the first of `addrs` to connect, RFC 8305 style
 /// ("Happy Eyeballs"): the addresses are tried in turn, alternating address
@@ -188,7 +190,7 @@ type Attempt = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 /// address drops packets (a broken IPv6 route, typically) so costs `delay`,
 /// not the whole connect timeout, which the caller keeps over all of it.
 /// With every attempt failed, the last error.
-async fn connect_any(addrs: Vec<SocketAddr>, delay: Duration) -> io::Result<TcpStream> {
+async fn connect_any(addrs: Vec<SocketAddr>, delay: Duration) -> io::Result<Async<TcpStream>> {
     let mut addrs = interleave_families(addrs).into_iter().peekable();
     let mut attempts: Vec<Attempt> = Vec::new();
     // When the newest attempt's head start is over, if there is a next one.
@@ -221,7 +223,7 @@ async fn connect_any(addrs: Vec<SocketAddr>, delay: Duration) -> io::Result<TcpS
             head_start = None;
             match addrs.next() {
                 Some(addr) => {
-                    attempts.push(Box::pin(TcpStream::connect(addr)));
+                    attempts.push(Box::pin(Async::<TcpStream>::connect(addr)));
                     if addrs.peek().is_some() {
                         head_start = Some(Box::pin(async_std::task::sleep(delay)));
                     }
@@ -304,8 +306,115 @@ impl StdError for Unsupported {}
 
 /// A plain or TLS socket: futures-io's traits, and hyper's below.
 pub(crate) enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Plain(Tcp),
+    Tls(Box<TlsStream<Tcp>>),
+}
+
+/// A TCP socket on async-io's reactor (the one async-std's sockets use)
+/// that does not try again, within one poll of its connection, a read that
+/// has just blocked.
+///
+/// hyper's connection tries to read each time its poll loop goes round:
+/// after a reply, to see whether the server closed the connection, three
+/// times in the one poll. Once a read has blocked, the task's waker is
+/// registered with the reactor, and a read tried again before that poll
+/// returns would block too, but for the rare byte that lands in between:
+/// it is left for the wake-up the reactor then sends. (On loopback that was
+/// two `recvfrom` calls failing with `EAGAIN` per call.) Every new poll
+/// reads at once, as does every read outside a poll of the connection (the
+/// TLS handshake).
+pub(crate) struct Tcp {
+    io: Async<TcpStream>,
+    /// The poll of the connection ([`DrivingPoll`]) in which the last read
+    /// blocked, or 0.
+    blocked_in: u64,
+}
+
+impl Tcp {
+    fn new(io: Async<TcpStream>) -> Self {
+        Self { io, blocked_in: 0 }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn get_ref(&self) -> &TcpStream {
+        self.io.get_ref()
+    }
+}
+
+thread_local! {
+    /// The poll of a connection under way on this thread, or 0.
+    static DRIVING: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// The number of the last poll of a connection on this thread.
+    static LAST_POLL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks one poll of a connection's driver, on this thread, until dropped.
+pub(crate) struct DrivingPoll {
+    outer: u64,
+}
+
+impl DrivingPoll {
+    pub(crate) fn start() -> Self {
+        let id = LAST_POLL.with(|last| {
+            let id = last.get().wrapping_add(1).max(1);
+            last.set(id);
+            id
+        });
+        Self {
+            outer: DRIVING.with(|d| d.replace(id)),
+        }
+    }
+}
+
+impl Drop for DrivingPoll {
+    fn drop(&mut self) {
+        DRIVING.with(|d| d.set(self.outer));
+    }
+}
+
+impl AsyncRead for Tcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let driving = DRIVING.with(std::cell::Cell::get);
+        if driving != 0 && this.blocked_in == driving {
+            // Blocked a moment ago in this same poll: the waker is
+            // registered.
+            return Poll::Pending;
+        }
+        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        this.blocked_in = if polled.is_pending() { driving } else { 0 };
+        polled
+    }
+}
+
+impl AsyncWrite for Tcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_close(cx)
+    }
 }
 
 impl AsyncRead for Stream {
@@ -489,7 +598,7 @@ mod tests {
 
     fn peer(stream: &Stream) -> SocketAddr {
         match stream {
-            Stream::Plain(tcp) => tcp.peer_addr().unwrap(),
+            Stream::Plain(tcp) => tcp.get_ref().peer_addr().unwrap(),
             Stream::Tls(_) => unreachable!("plain http"),
         }
     }
@@ -621,7 +730,8 @@ mod tests {
             }
         });
         let got = async_std::task::block_on(async {
-            let mut stream = Stream::Plain(TcpStream::connect(addr).await.unwrap());
+            let mut stream =
+                Stream::Plain(Tcp::new(Async::<TcpStream>::connect(addr).await.unwrap()));
             let mut got = Vec::new();
             // Room of every size: 1 byte, odd sizes, and more than the scratch.
             let rooms = [1usize, 7, 4096, SCRATCH_BYTES + 1000, 300];
@@ -643,5 +753,42 @@ mod tests {
         });
         server.join().unwrap();
         assert_eq!(got, sent);
+    }
+
+    /// Within one poll of a connection, a read that has just blocked is not
+    /// tried again (no system call); the next poll, and any read outside a
+    /// poll of a connection, reads the socket.
+    #[test]
+    fn a_blocked_read_is_tried_again_only_in_the_next_poll() {
+        use std::io::Write;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        async_std::task::block_on(async {
+            let mut tcp = Tcp::new(Async::<TcpStream>::connect(addr).await.unwrap());
+            let (mut peer, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 16];
+            let mut read = |tcp: &mut Tcp| {
+                let waker = std::task::Waker::noop();
+                let mut cx = Context::from_waker(waker);
+                AsyncRead::poll_read(Pin::new(tcp), &mut cx, &mut buf)
+            };
+            let poll = DrivingPoll::start();
+            assert!(read(&mut tcp).is_pending());
+            peer.write_all(b"hello").unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            // The bytes are there, but this poll does not look again.
+            assert!(read(&mut tcp).is_pending());
+            drop(poll);
+            // Outside a poll of a connection, it always reads.
+            assert!(matches!(read(&mut tcp), Poll::Ready(Ok(5))));
+            let _poll = DrivingPoll::start();
+            assert!(read(&mut tcp).is_pending());
+            peer.write_all(b"again").unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            drop(_poll);
+            // A new poll reads at once.
+            let _next = DrivingPoll::start();
+            assert!(matches!(read(&mut tcp), Poll::Ready(Ok(5))));
+        });
     }
 }

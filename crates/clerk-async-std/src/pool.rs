@@ -29,14 +29,14 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::client::conn::http1;
 
-use crate::connect::{ConnectError, Connector, Origin, Stream};
+use crate::connect::{ConnectError, Connector, DrivingPoll, Origin, Stream};
 
 /// Idle connections kept per origin. More concurrent calls than this still
 /// each get a connection; once they are done, the connections beyond this
@@ -70,8 +70,12 @@ impl Conn {
 
     /// Lets hyper finish the exchange whose reply was just read (it then
     /// waits for the next request), or notice that the server closed the
-    /// connection: polls the driver once, without waiting.
+    /// connection: polls the driver once, without waiting, unless hyper
+    /// already waits for the next request.
     pub(crate) async fn settle(&mut self) {
+        if self.sender.is_ready() {
+            return;
+        }
         poll_fn(|cx| {
             poll_driver(&mut self.driver, cx);
             Poll::Ready(())
@@ -82,7 +86,8 @@ impl Conn {
 
 /// Polls a connection's driver, dropping it (which closes the connection)
 /// once it has finished.
-fn poll_driver(driver: &mut Option<Box<Driver>>, cx: &mut std::task::Context<'_>) {
+fn poll_driver(driver: &mut Option<Box<Driver>>, cx: &mut Context<'_>) {
+    let _driving = DrivingPoll::start();
     if let Some(d) = driver
         && Pin::new(&mut **d).poll(cx).is_ready()
     {
@@ -93,20 +98,29 @@ fn poll_driver(driver: &mut Option<Box<Driver>>, cx: &mut std::task::Context<'_>
 }
 
 /// Runs `future` (waiting for a reply, its body, or the connection's
-/// readiness) while polling the connection's driver in the same task, the
-/// driver first, so what it reads reaches `future` in the same poll.
+/// readiness) while polling the connection's driver in the same task.
+///
+/// Each poll first looks whether `future` can finish with what the driver
+/// has already delivered (without registering this task's waker, so the
+/// driver's delivery later wakes no one needlessly); only if not is the
+/// driver polled (every poll of it tries to read the socket), and then
+/// `future` again, now with this task's waker.
+///
+/// `future` is pinned by the caller, where it is stored once (taken by
+/// value, it would be stored in this future too).
 ///
 /// # Errors
 /// [`Closed`] if the connection ends and `future` is still waiting: nothing
 /// is left to complete it.
-///
-/// `future` is pinned by the caller, where it is stored once (taken by
-/// value, it would be stored in this future too).
 pub(crate) fn drive<'a, F: Future>(
     driver: &'a mut Option<Box<Driver>>,
     mut future: Pin<&'a mut F>,
 ) -> impl Future<Output = Result<F::Output, Closed>> + 'a {
     poll_fn(move |cx| {
+        let mut look = Context::from_waker(Waker::noop());
+        if let Poll::Ready(output) = future.as_mut().poll(&mut look) {
+            return Poll::Ready(Ok(output));
+        }
         poll_driver(driver, cx);
         if let Poll::Ready(output) = future.as_mut().poll(cx) {
             return Poll::Ready(Ok(output));
