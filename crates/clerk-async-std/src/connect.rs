@@ -344,9 +344,12 @@ impl Tcp {
 thread_local! {
     /// The poll of a connection under way on this thread, or 0.
     static DRIVING: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    /// The number of the last poll of a connection on this thread.
-    static LAST_POLL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
+
+/// The number of the last poll of a connection, in the whole process: a
+/// task moves between an executor's threads, so a number must never be
+/// given twice, whichever thread asks.
+static LAST_POLL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Marks one poll of a connection's driver, on this thread, until dropped.
 pub(crate) struct DrivingPoll {
@@ -355,11 +358,11 @@ pub(crate) struct DrivingPoll {
 
 impl DrivingPoll {
     pub(crate) fn start() -> Self {
-        let id = LAST_POLL.with(|last| {
-            let id = last.get().wrapping_add(1).max(1);
-            last.set(id);
-            id
-        });
+        // Starts at 1 (0 means none) and does not wrap in practice: 2^64
+        // polls.
+        let id = LAST_POLL
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_add(1);
         Self {
             outer: DRIVING.with(|d| d.replace(id)),
         }
