@@ -1,5 +1,6 @@
-//! Opening connections: async-std sockets, rustls over futures-io, and the
-//! bridge from futures-io to hyper's own I/O traits.
+//! Opening connections: async-io sockets (the reactor async-std runs on),
+//! rustls over futures-io, and the bridge from futures-io to hyper's own
+//! I/O traits.
 
 use std::cell::RefCell;
 use std::error::Error as StdError;
@@ -93,8 +94,8 @@ impl Origin {
 /// hyper-util and reqwest use 300 ms).
 const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 
-/// Opens connections: TCP with async-std, then TLS with rustls for
-/// `https`, all within the connect timeout.
+/// Opens connections: TCP on async-io (async-std's reactor), then TLS with
+/// rustls for `https`, all within the connect timeout.
 #[derive(Clone)]
 pub(crate) struct Connector {
     tls: TlsConnector,

@@ -23,7 +23,8 @@ use crate::pool::{CheckoutError, Closed, Conn, Pool, drive};
 /// as ureq's default, shorter than the keep-alive of common servers and
 /// proxies, so the client rather than the server usually ends an idle
 /// connection and no request races a server's close. (A server that closes
-/// sooner is noticed by hyper while the connection idles.)
+/// sooner is noticed when the connection is next used, before the request
+/// is written, unless its close is still on the way then.)
 pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Pooled keep-alive HTTP/1.1 connections with the limits of one [`Config`].

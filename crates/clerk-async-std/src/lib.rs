@@ -2,8 +2,8 @@
 //! and smol.
 //!
 //! It drives [`clerk_core`] over real async I/O: hyper 1's HTTP/1.1
-//! connections, kept alive in a pool, over async-std sockets (async-io's
-//! reactor), with TLS by rustls (ring provider, webpki roots). No tokio
+//! connections, kept alive in a pool, over async-io sockets (the reactor
+//! async-std runs on), with TLS by rustls (ring provider, webpki roots). No tokio
 //! runtime is built, needed or started: hyper uses only tokio's runtime-free
 //! channels. async-std is discontinued upstream and names smol as its
 //! successor; this crate runs under either executor, or under any plain
@@ -305,9 +305,8 @@ fn jitter() -> f64 {
 }
 
 /// Unit tests that block every async-std executor thread hold this for
-/// writing; tests whose timing needs those threads (the pool's sweeper and
-/// connection tasks run there) hold it for reading, so the two never
-/// overlap.
+/// writing; tests whose timing needs those threads (the pool's sweeper
+/// runs there) hold it for reading, so the two never overlap.
 #[cfg(test)]
 pub(crate) static EXECUTOR_THREADS: std::sync::RwLock<()> = std::sync::RwLock::new(());
 

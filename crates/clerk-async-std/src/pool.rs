@@ -12,11 +12,15 @@
 //! writes requests and reads replies) is polled by the call that holds the
 //! connection, in that call's own task, alongside the call's wait for its
 //! reply ([`drive`]); an idle HTTP/1.1 connection has nothing to do, so it
-//! sits in the pool unpolled. A call so wakes one thread, its own, when its
-//! reply arrives, not a driver task that then wakes it. A connection the
-//! server closed while it idled is found closed when the next call polls
-//! it: hyper then hands the request back unwritten, and the call takes
-//! another connection.
+//! sits in the pool unpolled. When a reply arrives, the reactor wakes the
+//! call's own task, not a driver task that would then wake it. A connection
+//! the server closed while it idled is found closed when the next call
+//! polls it, before hyper writes anything: hyper then hands the request
+//! back unwritten, and the call takes another connection. (A close still
+//! on its way when the request is written is not seen in time: that request
+//! fails, `MaybeSent`. The idle timeout, shorter than common servers'
+//! keep-alive, is what keeps that rare; a server whose keep-alive is
+//! shorter than 15 s gets it more often.)
 //!
 //! At most [`MAX_IDLE_PER_ORIGIN`] idle connections are kept per origin: a
 //! connection put back beyond that closes the one idle longest. Idle
@@ -27,7 +31,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -63,9 +67,12 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// Whether it can go back to the pool: not closed, by either side.
+    /// Whether it can go back to the pool: open, and hyper has finished
+    /// its last exchange and waits for the next request. (One that is not,
+    /// still flushing a request the server answered early, say, is closed:
+    /// the next call would have to wait on it.)
     fn reusable(&self) -> bool {
-        self.driver.is_some() && !self.sender.is_closed()
+        self.driver.is_some() && self.sender.is_ready()
     }
 
     /// Lets hyper finish the exchange whose reply was just read (it then
@@ -91,8 +98,9 @@ fn poll_driver(driver: &mut Option<Box<Driver>>, cx: &mut Context<'_>) {
     if let Some(d) = driver
         && Pin::new(&mut **d).poll(cx).is_ready()
     {
-        // Finished: closed cleanly, or on an error hyper has already handed
-        // to the request and the body it concerns.
+        // Finished: closed cleanly, or on an error. (hyper hands an error to
+        // the request and the body it concerns when there is one, and
+        // returns it only when there is none.)
         *driver = None;
     }
 }
@@ -101,10 +109,13 @@ fn poll_driver(driver: &mut Option<Box<Driver>>, cx: &mut Context<'_>) {
 /// readiness) while polling the connection's driver in the same task.
 ///
 /// Each poll first looks whether `future` can finish with what the driver
-/// has already delivered (without registering this task's waker, so the
-/// driver's delivery later wakes no one needlessly); only if not is the
-/// driver polled (every poll of it tries to read the socket), and then
-/// `future` again, now with this task's waker.
+/// has already delivered, polling it with a waker that does nothing; only
+/// if not is the driver polled (every poll of it tries to read the socket),
+/// and then `future` again, with this task's waker. That look is only for
+/// futures whose wakers are replaced without waking the one replaced:
+/// hyper's reply and body receivers. (hyper's `SendRequest::ready` wakes
+/// the waker it replaces: looked at this way, it would wake its own task
+/// on every poll.)
 ///
 /// `future` is pinned by the caller, where it is stored once (taken by
 /// value, it would be stored in this future too).
@@ -216,17 +227,12 @@ impl Pool {
     /// An idle connection to `origin` that is ready for a request, else a
     /// new one.
     pub(crate) async fn checkout(&self, origin: &Origin) -> Result<Checkout, CheckoutError> {
-        while let Some((mut conn, ready)) = self.take_idle(origin) {
-            // One whose last exchange hyper had not quite finished is
-            // driven until it has; one the server has closed fails here.
-            if ready
-                || matches!(
-                    drive(&mut conn.driver, pin!(conn.sender.ready())).await,
-                    Ok(Ok(()))
-                )
-            {
-                return Ok(Checkout { conn, reused: true });
-            }
+        // Every pooled connection waits for its next request (see `put`).
+        // One the server has closed since is found so by hyper before it
+        // writes: the request comes back unwritten, and the caller takes
+        // another connection.
+        if let Some(conn) = self.take_idle(origin) {
+            return Ok(Checkout { conn, reused: true });
         }
         // Boxed: opening a connection (TCP, TLS, the handshake) takes a few
         // kilobytes of future state, which would otherwise sit in, and be
@@ -256,8 +262,8 @@ impl Pool {
         })
     }
 
-    /// Puts a connection whose last reply was read to the end back, unless
-    /// it is closed.
+    /// Puts a connection whose last reply was read to the end back, if it
+    /// is open and hyper waits for its next request; else closes it.
     pub(crate) fn put(&self, origin: Origin, conn: Conn) {
         if !conn.reusable() {
             return;
@@ -287,34 +293,27 @@ impl Pool {
         drop(evicted);
     }
 
-    /// The most recently used idle connection to `origin` that is ready
-    /// for a request now, looking a few deep; else the most recently used
-    /// one, to drive until it is (`false`). A connection is ready once
-    /// hyper has finished its last exchange, which the call that read the
-    /// reply usually saw to ([`Conn::settle`]).
-    fn take_idle(&self, origin: &Origin) -> Option<(Conn, bool)> {
-        /// How many idle connections to look at before waiting on one.
-        const LOOK_DEEP: usize = 4;
+    /// The most recently used idle connection to `origin` that has not been
+    /// idle for the timeout; those that have are closed (outside the lock).
+    fn take_idle(&self, origin: &Origin) -> Option<Conn> {
         let timeout = self.shared.idle_timeout;
         let now = Instant::now();
+        let mut expired = Vec::new();
         let mut state = self.shared.lock();
-        let list = state.idle_for(origin)?;
-        // Newest first; removing one leaves the indices still to visit alone.
-        for i in (list.len().saturating_sub(LOOK_DEEP)..list.len()).rev() {
-            let Some(idle) = list.get(i) else { break };
-            if !idle.usable(now, timeout) {
-                drop(list.remove(i));
-            } else if idle.conn.sender.is_ready() {
-                // Asked without waiting: nothing is registered with it.
-                return Some((list.remove(i).conn, true));
+        let mut found = None;
+        if let Some(list) = state.idle_for(origin) {
+            while let Some(idle) = list.pop() {
+                if idle.usable(now, timeout) {
+                    found = Some(idle.conn);
+                    break;
+                }
+                expired.push(idle);
             }
         }
-        while let Some(idle) = list.pop() {
-            if idle.usable(now, timeout) {
-                return Some((idle.conn, false));
-            }
-        }
-        None
+        drop(state);
+        // Closed outside the lock.
+        drop(expired);
+        found
     }
 }
 
@@ -371,5 +370,53 @@ async fn sweep(shared: Weak<Shared>) {
         if oldest.is_none() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// Only a connection that waits for its next request goes back to the
+    /// pool: one hyper has not finished with (here, never polled: it has
+    /// not asked for a request yet) would make the next call wait on it.
+    #[test]
+    fn only_a_connection_waiting_for_its_next_request_is_pooled() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let uri: clerk_core::http::Uri = format!("http://{}/v1", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let (origin, _) = Origin::split(&uri).unwrap();
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        let pool = Pool::new(
+            Connector::new(tls, Duration::from_secs(2)),
+            Duration::from_secs(15),
+        );
+        async_std::task::block_on(async {
+            let mut conn = pool.open(&origin).await.ok().unwrap();
+            let _accepted = listener.accept().unwrap();
+            assert!(!conn.sender.is_ready());
+            pool.put(origin.clone(), conn);
+            assert!(
+                pool.take_idle(&origin).is_none(),
+                "a busy connection was pooled"
+            );
+
+            conn = pool.open(&origin).await.ok().unwrap();
+            let _accepted = listener.accept().unwrap();
+            // Polled once, hyper asks for a request.
+            conn.settle().await;
+            assert!(conn.sender.is_ready());
+            pool.put(origin.clone(), conn);
+            assert!(pool.take_idle(&origin).is_some());
+        });
     }
 }
