@@ -13,12 +13,15 @@
 //! there, alongside the wait for the reply, so a reply wakes one thread,
 //! the caller's; a connection has no task of its own, and an idle one has
 //! nothing to do. The sockets and the retry sleeps live on async-io's
-//! reactor, the pool's idle sweeper on async-std's executor, and the
-//! per-attempt deadlines on one thread of this crate's (`clerk-deadlines`,
-//! started on first use; cheaper per attempt than a reactor timer with many
-//! calls in flight). So a call completes, and an attempt ends on time, even
-//! while every executor thread is busy. Should the deadline thread fail to
-//! start, async-io's timer keeps the deadlines instead.
+//! reactor; the per-attempt deadlines and the closing of idle connections
+//! on two threads of this crate's (`clerk-deadlines` and `clerk-idle`,
+//! each started on first use; cheaper per attempt than a reactor timer with
+//! many calls in flight). Nothing runs on async-std's executor, whose
+//! threads are not even started unless the program uses them. So a call
+//! completes, and an attempt ends on time, even while every executor
+//! thread is busy. Should either thread fail to start, async-io's timer
+//! keeps the deadlines, and a task on async-std's executor closes idle
+//! connections, instead.
 //!
 //! **In scope:** sending each attempt, reading the reply under the body cap
 //! and the timeouts, sleeping between retries. **Out of scope:** everything
@@ -305,8 +308,8 @@ fn jitter() -> f64 {
 }
 
 /// Unit tests that block every async-std executor thread hold this for
-/// writing; tests whose timing needs those threads (the pool's sweeper
-/// runs there) hold it for reading, so the two never overlap.
+/// writing; tests whose timing needs those threads hold it for reading, so
+/// the two never overlap.
 #[cfg(test)]
 pub(crate) static EXECUTOR_THREADS: std::sync::RwLock<()> = std::sync::RwLock::new(());
 

@@ -24,9 +24,10 @@
 //!
 //! At most [`MAX_IDLE_PER_ORIGIN`] idle connections are kept per origin: a
 //! connection put back beyond that closes the one idle longest. Idle
-//! connections are closed by a sweeper task when the idle timeout is up,
-//! on a timer set to the earliest such moment (so a few milliseconds late
-//! at most), and all of them when the last clone of the client is dropped.
+//! connections are closed when the idle timeout is up, by one thread for
+//! the process ([`Sweeper`]) that sleeps until the earliest such moment (so
+//! a few milliseconds late at most), and all of them when the last clone
+//! of the client is dropped.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -284,11 +285,15 @@ impl Pool {
                 None
             }
         };
-        if !state.sweeping {
-            state.sweeping = true;
-            drop(async_std::task::spawn(sweep(Arc::downgrade(&self.shared))));
-        }
+        let start_sweeping = !state.sweeping;
+        state.sweeping = true;
         drop(state);
+        if start_sweeping {
+            SWEEPER.start(
+                Arc::downgrade(&self.shared),
+                later(Instant::now(), self.shared.idle_timeout),
+            );
+        }
         // Closed outside the lock.
         drop(evicted);
     }
@@ -325,24 +330,16 @@ impl Shared {
     }
 }
 
-/// Closes connections once they have been idle for the timeout, waking
-/// when the oldest one's time is up; ends when the pool is empty (the next
-/// `put` starts another) or gone. A connection put back later expires
-/// later, so the oldest one's moment is always the next to wait for.
-async fn sweep(shared: Weak<Shared>) {
-    let mut wait = match shared.upgrade() {
-        Some(shared) => shared.idle_timeout,
-        None => return,
-    };
-    loop {
-        async_std::task::sleep(wait).await;
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        let now = Instant::now();
-        let timeout = shared.idle_timeout;
+impl Shared {
+    /// Closes the connections idle for the timeout at `now` (outside the
+    /// lock); the moment the oldest of the others will have been, or
+    /// `None` when none is left (and the pool is then no longer swept: the
+    /// next `put` starts again). A connection put back later expires later,
+    /// so the oldest one's moment is always the next to wait for.
+    fn sweep(&self, now: Instant) -> Option<Instant> {
+        let timeout = self.idle_timeout;
         let mut closed = Vec::new();
-        let mut state = shared.lock();
+        let mut state = self.lock();
         state.idle.retain_mut(|(_, list)| {
             let (keep, gone): (Vec<Idle>, Vec<Idle>) = std::mem::take(list)
                 .into_iter()
@@ -356,19 +353,142 @@ async fn sweep(shared: Weak<Shared>) {
             .iter()
             .filter_map(|(_, list)| list.first().map(|idle| idle.since))
             .min();
-        match oldest {
-            Some(since) => {
-                // (A timeout too long to add never comes: check again then.)
-                wait = since
-                    .checked_add(timeout)
-                    .map_or(timeout, |up| up.saturating_duration_since(now));
-            }
-            None => state.sweeping = false,
+        if oldest.is_none() {
+            state.sweeping = false;
         }
         drop(state);
         drop(closed); // outside the lock
-        if oldest.is_none() {
+        oldest.map(|since| later(since, timeout))
+    }
+}
+
+/// `at + after`, or an hour after `at` should that not be representable
+/// (a timeout too long to add never comes: look again then).
+fn later(at: Instant, after: Duration) -> Instant {
+    at.checked_add(after)
+        .or_else(|| at.checked_add(Duration::from_secs(3600)))
+        .unwrap_or(at)
+}
+
+/// The thread that closes every pool's idle connections on time, one for
+/// the process, started when a pool first has one: it sleeps until the
+/// earliest moment a pool's oldest idle connection expires.
+///
+/// A thread, not a task: a task on async-std's executor would start that
+/// executor's threads in a program that runs its calls under smol or a
+/// plain `block_on`, and those threads then take turns with the caller at
+/// async-io's reactor: under `smol::block_on` that cost about 50 µs of
+/// system time per call (BENCHMARKS.md, finding G). Should the thread fail
+/// to start, each pool is swept by a task on async-std's executor instead.
+struct Sweeper {
+    state: Mutex<Sweeping>,
+    changed: std::sync::Condvar,
+}
+
+struct Sweeping {
+    /// Each pool being swept, and when to sweep it next.
+    pools: Vec<(Weak<Shared>, Instant)>,
+    keeper: Keeper,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keeper {
+    NotStarted,
+    Running,
+    /// It could not be started; it is not tried again.
+    Failed,
+}
+
+static SWEEPER: Sweeper = Sweeper {
+    state: Mutex::new(Sweeping {
+        pools: Vec::new(),
+        keeper: Keeper::NotStarted,
+    }),
+    changed: std::sync::Condvar::new(),
+};
+
+impl Sweeper {
+    fn lock(&self) -> MutexGuard<'_, Sweeping> {
+        // Nothing panics while holding the lock.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sweeps `pool` at `at`, and from then on until it is empty.
+    fn start(&'static self, pool: Weak<Shared>, at: Instant) {
+        let mut state = self.lock();
+        if state.keeper == Keeper::NotStarted {
+            state.keeper = match std::thread::Builder::new()
+                .name("clerk-idle".into())
+                .spawn(move || self.keep())
+            {
+                Ok(_) => Keeper::Running,
+                Err(_) => Keeper::Failed,
+            };
+        }
+        if state.keeper == Keeper::Failed {
+            drop(state);
+            drop(async_std::task::spawn(sweep_task(pool, at)));
             return;
+        }
+        state.pools.push((pool, at));
+        drop(state);
+        self.changed.notify_one();
+    }
+
+    /// The thread: sweeps each pool when its moment comes.
+    fn keep(&self) {
+        let mut state = self.lock();
+        loop {
+            let now = Instant::now();
+            let mut due = Vec::new();
+            state.pools.retain(|(pool, at)| {
+                if *at <= now {
+                    due.push(pool.clone());
+                }
+                *at > now
+            });
+            if !due.is_empty() {
+                drop(state);
+                let mut again = Vec::new();
+                for pool in due {
+                    // A pool whose client is gone has closed its connections.
+                    if let Some(shared) = pool.upgrade()
+                        && let Some(next) = shared.sweep(now)
+                    {
+                        again.push((pool, next));
+                    }
+                }
+                state = self.lock();
+                state.pools.extend(again);
+                continue;
+            }
+            let next = state.pools.iter().map(|(_, at)| *at).min();
+            state = match next {
+                None => self
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(at) => {
+                    self.changed
+                        .wait_timeout(state, at.saturating_duration_since(now))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+}
+
+/// The sweeper as a task, should the thread fail to start.
+async fn sweep_task(pool: Weak<Shared>, mut at: Instant) {
+    loop {
+        async_std::task::sleep(at.saturating_duration_since(Instant::now())).await;
+        let Some(shared) = pool.upgrade() else {
+            return;
+        };
+        match shared.sweep(Instant::now()) {
+            Some(next) => at = next,
+            None => return,
         }
     }
 }

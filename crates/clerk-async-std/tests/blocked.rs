@@ -1,7 +1,8 @@
 //! Tests that hold every thread of async-std's executor for a while: a
 //! binary of their own, so that no other test's timing waits on those
-//! threads. (The pool's sweeper runs there; the calls, their connections,
-//! the sockets, the timers and the deadlines do not.)
+//! threads. (Nothing of the client's runs there: not the calls, their
+//! connections, the sockets, the timers, the deadlines or the pool's
+//! sweeper.)
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,0 +1,45 @@
+//! A binary of its own: whether async-std's executor threads were started
+//! is a fact about the whole process.
+
+use clerk_async_std::{Client, Config, CreateSignInToken};
+use clerk_mock::MockServer;
+
+/// The names of this process's threads (Linux: `/proc/self/task`).
+#[cfg(target_os = "linux")]
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect()
+}
+
+/// Calls awaited under smol, connections pooled and left to expire: none
+/// of it starts async-std's executor, whose threads would otherwise take
+/// turns with the caller at the reactor. The idle connections are closed on
+/// time by the crate's own thread.
+#[cfg(target_os = "linux")]
+#[test]
+fn calls_under_smol_start_no_async_std_executor_thread() {
+    let server = MockServer::start();
+    let user = server.create_user();
+    let config = Config::new(server.secret_key())
+        .unwrap()
+        .with_base_url(&server.base_url())
+        .unwrap();
+    let client = Client::new(config).unwrap();
+    smol::block_on(async {
+        for _ in 0..5 {
+            client
+                .create_sign_in_token(CreateSignInToken::new(&user))
+                .await
+                .unwrap();
+        }
+    });
+    let names = thread_names();
+    assert!(
+        !names.iter().any(|n| n.starts_with("async-std")),
+        "{names:?}"
+    );
+    assert!(names.iter().any(|n| n == "clerk-idle"), "{names:?}");
+}
