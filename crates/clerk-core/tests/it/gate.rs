@@ -240,6 +240,9 @@ proptest! {
                     let until = clock + Duration::from_millis(ms);
                     gate.hold_until(base + clock, base + until);
                     hold = hold.max(until);
+                    // The gate reads the clock here too: a later, older
+                    // reading does not take its timeline back before this.
+                    latest = latest.max(clock);
                     continue;
                 }
                 Op::Admit => clock,
