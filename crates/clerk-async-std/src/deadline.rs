@@ -52,9 +52,10 @@ static DEADLINES: Deadlines = Deadlines::new();
 /// apart attempts with the same deadline.
 type Key = (Instant, u64);
 
-/// Whether the thread runs.
+/// Whether a thread of this crate's (the deadlines', the idle sweeper's)
+/// runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Keeper {
+pub(crate) enum Keeper {
     NotStarted,
     Running,
     /// It could not be started; it is not tried again.

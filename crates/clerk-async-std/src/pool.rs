@@ -42,6 +42,7 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1;
 
 use crate::connect::{ConnectError, Connector, DrivingPoll, Origin, Stream};
+use crate::deadline::Keeper;
 
 /// Idle connections kept per origin. More concurrent calls than this still
 /// each get a connection; once they are done, the connections beyond this
@@ -389,14 +390,6 @@ struct Sweeping {
     /// Each pool being swept, and when to sweep it next.
     pools: Vec<(Weak<Shared>, Instant)>,
     keeper: Keeper,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Keeper {
-    NotStarted,
-    Running,
-    /// It could not be started; it is not tried again.
-    Failed,
 }
 
 static SWEEPER: Sweeper = Sweeper {

@@ -4,16 +4,6 @@
 use clerk_async_std::{Client, Config, CreateSignInToken};
 use clerk_mock::MockServer;
 
-/// The names of this process's threads (Linux: `/proc/self/task`).
-#[cfg(target_os = "linux")]
-fn thread_names() -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_owned())
-        .collect()
-}
-
 /// Calls awaited under smol, connections pooled and left to expire: none
 /// of it starts async-std's executor, whose threads would otherwise take
 /// turns with the caller at the reactor. The idle connections are closed on
@@ -36,7 +26,7 @@ fn calls_under_smol_start_no_async_std_executor_thread() {
                 .unwrap();
         }
     });
-    let names = thread_names();
+    let names = clerk_scenarios::thread_names();
     assert!(
         !names.iter().any(|n| n.starts_with("async-std")),
         "{names:?}"

@@ -1131,3 +1131,14 @@ macro_rules! scenario_tests {
         )*
     };
 }
+
+/// The names of this process's threads (Linux: `/proc/self/task/*/comm`),
+/// for tests that check which runtimes' threads a client starts.
+#[cfg(target_os = "linux")]
+pub fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect()
+}

@@ -140,16 +140,6 @@ fn a_bare_block_on_with_a_retry_wait() {
     assert_eq!(server.requests().len(), 2);
 }
 
-/// Thread names of this process (Linux: /proc/self/task/*/comm).
-#[cfg(target_os = "linux")]
-fn thread_names() -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_owned())
-        .collect()
-}
-
 #[cfg(target_os = "linux")]
 #[test]
 fn no_tokio_runtime_runs_in_this_process() {
@@ -171,7 +161,7 @@ fn no_tokio_runtime_runs_in_this_process() {
     // hyper's connection tasks are alive now (the pool holds a connection):
     // they run on async-std's executor threads, the sockets on async-io's
     // reactor. A tokio runtime would show its worker or blocking threads.
-    let names = thread_names();
+    let names = clerk_scenarios::thread_names();
     assert!(!names.is_empty());
     for name in &names {
         assert!(!name.starts_with("tokio"), "a tokio thread runs: {names:?}");
