@@ -41,6 +41,23 @@ fn main() {
         library_calls(&runtime, &config, &users);
         return;
     }
+    if let Some("--serve") = std::env::args().nth(1).as_deref() {
+        // For profiling one side alone: `--serve IDS` starts the server
+        // these runs use, prints its base URL and key, and serves until
+        // stdin closes.
+        let ids: usize = std::env::args()
+            .nth(2)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(10_000);
+        let mock = MockServer::builder().max_connections(4 * IN_FLIGHT).start();
+        for i in 0..ids {
+            mock.add_user(&format!("user_bench{i:08}"));
+        }
+        println!("CLERK_API_URL={}", mock.base_url());
+        println!("CLERK_SECRET_KEY={}", mock.secret_key());
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+        return;
+    }
     let ids: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(4);
     let cli = cli_path();
