@@ -103,6 +103,7 @@ impl Http {
         // hands it back unwritten. (By reference: as an argument of each
         // attempt's future, the request would be held there once more.)
         let mut outgoing = Some(to_hyper(request, host, target)?);
+        let _in_flight = self.pool.enter();
         loop {
             let checkout = self.pool.checkout(&origin).await.map_err(|e| match e {
                 CheckoutError::Connect(e) => TransportError::new(e.kind, Delivery::NotSent, e),
@@ -149,7 +150,7 @@ impl Http {
             return Attempt::Done(Err(closed_error(Closed)));
         };
         let sending = pin!(conn.sender.try_send_request(request));
-        let response = match drive(&mut conn.driver, sending).await {
+        let response = match drive(&mut conn.driver, conn.handed_off, sending).await {
             Ok(Ok(response)) => response,
             Ok(Err(mut refused)) => {
                 let unsent = refused.take_message();
@@ -170,7 +171,7 @@ impl Http {
         };
         let (parts, body) = response.into_parts();
         let reading = pin!(read_capped(body, self.max_body_bytes));
-        let body = match drive(&mut conn.driver, reading).await {
+        let body = match drive(&mut conn.driver, conn.handed_off, reading).await {
             Ok(Ok(body)) => body,
             Ok(Err(error)) => return Attempt::Done(Err(error)),
             Err(closed) => return Attempt::Done(Err(closed_error(closed))),

@@ -9,19 +9,24 @@
 //! successor; this crate runs under either executor, or under any plain
 //! `block_on`.
 //!
-//! A call runs in its caller's task. The connection it holds is driven
-//! there, alongside the wait for the reply, so a reply wakes one thread,
-//! the caller's; a connection has no task of its own, and an idle one has
-//! nothing to do. The sockets and the retry sleeps live on async-io's
-//! reactor; the per-attempt deadlines and the closing of idle connections
-//! on two threads of this crate's (`clerk-deadlines` and `clerk-idle`,
-//! each started on first use; cheaper per attempt than a reactor timer with
-//! many calls in flight). Nothing runs on async-std's executor, whose
-//! threads are not even started unless the program uses them. So a call
-//! completes, and an attempt ends on time, even while every executor
-//! thread is busy. Should either thread fail to start, async-io's timer
-//! keeps the deadlines, and a task on async-std's executor closes idle
-//! connections, instead.
+//! A call runs in its caller's task. While a client has at most four calls
+//! under way, the connection a call holds is driven there, alongside the
+//! wait for the reply, so a reply wakes one thread, the caller's; such a
+//! connection has no task of its own, and an idle one has nothing to do.
+//! With more calls under way than that, a connection a call takes is
+//! handed to a task of its own on async-std's executor and stays there, as
+//! hyper's connections usually run: under load that carries more calls per
+//! second (BENCHMARKS.md, finding G). The sockets and the retry sleeps live
+//! on async-io's reactor; the per-attempt deadlines and the closing of idle
+//! connections on two threads of this crate's (`clerk-deadlines` and
+//! `clerk-idle`, each started on first use; cheaper per attempt than a
+//! reactor timer with many calls in flight). Used a few calls at a time,
+//! nothing runs on async-std's executor, whose threads are not even
+//! started unless the program uses them, and a call completes even while
+//! every executor thread is busy; an attempt ends on time in every case.
+//! Should either thread fail to start, async-io's timer keeps the
+//! deadlines, and a task on async-std's executor closes idle connections,
+//! instead.
 //!
 //! **In scope:** sending each attempt, reading the reply under the body cap
 //! and the timeouts, sleeping between retries. **Out of scope:** everything
