@@ -212,8 +212,14 @@ fn to_hyper(
     let mut out = Request::new(Full::new(Bytes::from(request.body().clone())));
     *out.method_mut() = request.method().clone();
     *out.uri_mut() = uri;
-    *out.headers_mut() = request.headers().clone();
-    out.headers_mut().insert(HOST, host);
+    // Made to size: a clone of the core's map is full, and adding `Host`
+    // to it would grow it (a reallocation and a rehash per call).
+    let headers = out.headers_mut();
+    headers.reserve(request.headers().len() + 1);
+    for (name, value) in request.headers() {
+        headers.append(name, value.clone());
+    }
+    headers.insert(HOST, host);
     *out.version_mut() = Version::HTTP_11;
     Ok(out)
 }
@@ -226,6 +232,9 @@ fn host_value(origin: &Origin) -> Result<HeaderValue, impl StdError + Send + Syn
 /// Reads the body frame by frame, counting the bytes as they come: a body
 /// over `max` ends the read, whatever its `Content-Length` said.
 async fn read_capped(mut body: Incoming, max: usize) -> Result<Bytes, TransportError> {
+    // The first frame on its own: a reply whose body comes in one frame
+    // (most of them) needs no list.
+    let mut first: Option<Bytes> = None;
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
@@ -241,15 +250,20 @@ async fn read_capped(mut body: Incoming, max: usize) -> Result<Bytes, TransportE
                 BodyTooLarge { max },
             ));
         }
-        if !data.is_empty() {
-            chunks.push(data);
+        if data.is_empty() {
+            continue;
+        }
+        match &first {
+            None => first = Some(data),
+            Some(_) => chunks.push(data),
         }
     }
-    Ok(match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.pop().unwrap_or_default(),
-        _ => {
+    Ok(match first {
+        None => Bytes::new(),
+        Some(only) if chunks.is_empty() => only,
+        Some(head) => {
             let mut joined = Vec::with_capacity(total);
+            joined.extend_from_slice(&head);
             for chunk in &chunks {
                 joined.extend_from_slice(chunk);
             }

@@ -1002,6 +1002,21 @@ pub fn slow_drip_times_out<D: Driver>() {
     );
 }
 
+/// A body that comes a byte at a time, well within the timeout, is read
+/// whole: the pieces are joined in order.
+pub fn slow_drip_arrives_whole<D: Driver>() {
+    let mock = MockServer::start();
+    let user = mock.create_user();
+    // ~400 bytes at a millisecond each: time to spare on a loaded machine.
+    let client = D::client(fast_config(&mock).with_timeout(Duration::from_secs(10)));
+    mock.push_fault(Fault::SlowDrip {
+        interval: Duration::from_millis(1),
+    });
+    let token = D::create(&client, CreateSignInToken::new(&user)).expect("a token");
+    assert_eq!(token.user_id, user);
+    assert_eq!(mock.tokens()[0].id, token.id);
+}
+
 /// A 307 to another host is not followed: the key never leaves.
 pub fn redirect_not_followed<D: Driver>() {
     let (mock, client, user) = setup::<D>();
@@ -1119,6 +1134,7 @@ macro_rules! scenario_tests {
             revoke_503_then_success, create_503_not_retried, create_503_with_retry_after_retried,
             create_retried_when_opted_in, html_502, empty_200, reset_mid_body, truncated_json,
             oversized_body, wrong_content_type, slow_server_times_out, slow_drip_times_out,
+            slow_drip_arrives_whole,
             redirect_not_followed, concurrent_calls, tls_untrusted_certificate_refused,
             tls_trusted_certificate_accepted);
     };
