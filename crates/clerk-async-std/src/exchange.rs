@@ -232,9 +232,6 @@ fn host_value(origin: &Origin) -> Result<HeaderValue, impl StdError + Send + Syn
 /// Reads the body frame by frame, counting the bytes as they come: a body
 /// over `max` ends the read, whatever its `Content-Length` said.
 async fn read_capped(mut body: Incoming, max: usize) -> Result<Bytes, TransportError> {
-    // The first frame on its own: a reply whose body comes in one frame
-    // (most of them) needs no list.
-    let mut first: Option<Bytes> = None;
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
@@ -250,20 +247,15 @@ async fn read_capped(mut body: Incoming, max: usize) -> Result<Bytes, TransportE
                 BodyTooLarge { max },
             ));
         }
-        if data.is_empty() {
-            continue;
-        }
-        match &first {
-            None => first = Some(data),
-            Some(_) => chunks.push(data),
+        if !data.is_empty() {
+            chunks.push(data);
         }
     }
-    Ok(match first {
-        None => Bytes::new(),
-        Some(only) if chunks.is_empty() => only,
-        Some(head) => {
+    Ok(match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => {
             let mut joined = Vec::with_capacity(total);
-            joined.extend_from_slice(&head);
             for chunk in &chunks {
                 joined.extend_from_slice(chunk);
             }
