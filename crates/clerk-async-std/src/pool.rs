@@ -15,8 +15,9 @@
 //! do, so it sits in the pool unpolled. While more than
 //! [`HAND_OFF_ABOVE`] exchanges are under way, a connection a call takes is
 //! handed to a task of its own for good ([`Conn::hand_off`]), which does
-//! better with many calls in flight. When a reply arrives, the reactor wakes the
-//! call's own task, not a driver task that would then wake it. A connection
+//! better with many calls in flight. On a connection its caller drives, a
+//! reply wakes the call's own task, not a driver task that would then wake
+//! it. A connection
 //! the server closed while it idled is found closed when the next call
 //! polls it, before hyper writes anything: hyper then hands the request
 //! back unwritten, and the call takes another connection. (A close still

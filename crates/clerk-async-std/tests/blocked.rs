@@ -107,19 +107,15 @@ fn timed<T: std::fmt::Debug>(call: impl FnOnce() -> Result<T, clerk_async_std::E
     took
 }
 
-/// A call runs in its caller's task: the connection is driven there, so
-/// a call completes while every thread of async-std's executor is held,
-/// under async-std's, smol's and a bare `block_on`. (With the connection
+/// A call runs in its caller's task: one call at a time, the connection is
+/// driven there, so a call completes while every thread of async-std's
+/// executor is held, under async-std's, smol's and a bare `block_on`. (With the connection
 /// driven by a task on that executor, each of these waited for the threads.)
 #[test]
 fn a_call_needs_no_executor_thread() {
     let server = clerk_mock::MockServer::start();
     let user = server.create_user();
-    let config = Config::new(server.secret_key())
-        .unwrap()
-        .with_base_url(&server.base_url())
-        .unwrap();
-    let client = Client::new(config).unwrap();
+    let client = Client::new(clerk_scenarios::default_config(&server)).unwrap();
     let call = || client.create_sign_in_token(CreateSignInToken::new(&user));
     let block_ons: [(&str, &dyn Fn() -> Duration); 3] = [
         ("async-std", &|| took(|| async_std::task::block_on(call()))),

@@ -1,7 +1,7 @@
 //! A binary of its own: whether async-std's executor threads were started
 //! is a fact about the whole process.
 
-use clerk_async_std::{Client, Config, CreateSignInToken};
+use clerk_async_std::{Client, CreateSignInToken};
 use clerk_mock::MockServer;
 
 /// Calls awaited under smol, connections pooled and left to expire: none
@@ -13,11 +13,7 @@ use clerk_mock::MockServer;
 fn calls_under_smol_start_no_async_std_executor_thread() {
     let server = MockServer::start();
     let user = server.create_user();
-    let config = Config::new(server.secret_key())
-        .unwrap()
-        .with_base_url(&server.base_url())
-        .unwrap();
-    let client = Client::new(config).unwrap();
+    let client = Client::new(clerk_scenarios::default_config(&server)).unwrap();
     smol::block_on(async {
         for _ in 0..5 {
             client

@@ -152,6 +152,14 @@ pub trait Driver {
     ) -> Vec<Result<SignInToken, Error>>;
 }
 
+/// The mock's key and base URL, every other setting at its default: a
+/// client as a user configures one.
+pub fn default_config(mock: &MockServer) -> Config {
+    Config::new(mock.secret_key())
+        .and_then(|c| c.with_base_url(&mock.base_url()))
+        .expect("a valid key and URL")
+}
+
 /// Timeouts and waits shrunk so the whole table runs in seconds.
 pub fn fast_config(mock: &MockServer) -> Config {
     fast_config_for(mock.secret_key(), &mock.base_url())
