@@ -7,51 +7,108 @@ use clerk_core::http::Response;
 use clerk_core::{CreateSignInToken, Error, ErrorKind, Operation, RevokeSignInToken, SignInToken};
 use serde_json::{Map, Value};
 
-/// Which operation a response answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    /// `POST /sign_in_tokens`.
-    Create,
-    /// `POST /sign_in_tokens/{sign_in_token_id}/revoke`.
-    Revoke,
+/// Every operation the checks know, by the short name the JSON-lines files use. A new
+/// operation is one entry here: how to make one (its arguments do not matter for parsing)
+/// and how to compare what clerk-core returns with the JSON it came from.
+static OPERATIONS: &[&dyn OpCheck] = &[
+    &Entry {
+        name: "create",
+        sample: sample_create,
+        compare: compare_token,
+    },
+    &Entry {
+        name: "revoke",
+        sample: sample_revoke,
+        compare: compare_token,
+    },
+];
+
+fn sample_create() -> CreateSignInToken {
+    CreateSignInToken::new("user_x")
 }
 
+fn sample_revoke() -> RevokeSignInToken {
+    RevokeSignInToken::new("sit_x")
+}
+
+/// One operation of the table: parses a reply with clerk-core and compares a success with
+/// the JSON, whatever the operation's output type.
+trait OpCheck: Sync {
+    fn name(&self) -> &'static str;
+
+    /// Parses `response`. On success, the comparison of the output with the JSON that
+    /// `json` gives; on failure, clerk-core's error.
+    fn parse_and_compare(
+        &self,
+        response: &Response<Vec<u8>>,
+        json: &dyn Fn() -> Result<Value, String>,
+    ) -> Result<Result<(), String>, Error>;
+}
+
+struct Entry<O: Operation> {
+    name: &'static str,
+    sample: fn() -> O,
+    compare: fn(&O::Output, &Value) -> Result<(), String>,
+}
+
+impl<O: Operation> OpCheck for Entry<O> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn parse_and_compare(
+        &self,
+        response: &Response<Vec<u8>>,
+        json: &dyn Fn() -> Result<Value, String>,
+    ) -> Result<Result<(), String>, Error> {
+        let output = (self.sample)().parse_response(response)?;
+        Ok(json().and_then(|json| (self.compare)(&output, &json)))
+    }
+}
+
+/// Which operation a response answers: an entry of the table.
+#[derive(Clone, Copy)]
+pub struct Op(&'static dyn OpCheck);
+
 impl Op {
-    /// The operation for its short name, `create` or `revoke`.
+    /// The operation for its short name (`create`, `revoke`, …).
     pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "create" => Some(Self::Create),
-            "revoke" => Some(Self::Revoke),
-            _ => None,
-        }
+        OPERATIONS
+            .iter()
+            .find(|op| op.name() == name)
+            .map(|op| Self(*op))
+    }
+
+    /// Every operation the checks know.
+    pub fn all() -> impl Iterator<Item = Self> {
+        OPERATIONS.iter().map(|op| Self(*op))
     }
 
     /// The short name.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Create => "create",
-            Self::Revoke => "revoke",
-        }
+        self.0.name()
     }
+}
 
-    /// Parses `response` as this operation's reply.
-    ///
-    /// # Errors
-    /// Whatever clerk-core makes of a reply that is not a success.
-    pub fn parse(self, response: &Response<Vec<u8>>) -> Result<SignInToken, Error> {
-        // Parsing does not depend on the operation's arguments.
-        match self {
-            Self::Create => CreateSignInToken::new("user_x").parse_response(response),
-            Self::Revoke => RevokeSignInToken::new("sit_x").parse_response(response),
-        }
+impl PartialEq for Op {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for Op {}
+
+impl fmt::Debug for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Op({})", self.name())
     }
 }
 
 /// What clerk-core made of a response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Outcome {
-    /// `Ok(SignInToken)`.
-    Token,
+    /// `Ok(_)`: the operation's output.
+    Ok,
     /// `ErrorKind::Api`: Clerk said no.
     Api,
     /// `ErrorKind::Decode`: a success body of the wrong shape.
@@ -67,7 +124,7 @@ impl Outcome {
     /// `unexpected`, `other`.
     pub fn name(self) -> &'static str {
         match self {
-            Self::Token => "ok",
+            Self::Ok => "ok",
             Self::Api => "api",
             Self::Decode => "decode",
             Self::Unexpected => "unexpected",
@@ -78,7 +135,7 @@ impl Outcome {
     /// The outcome for its name.
     pub fn from_name(name: &str) -> Option<Self> {
         [
-            Self::Token,
+            Self::Ok,
             Self::Api,
             Self::Decode,
             Self::Unexpected,
@@ -88,9 +145,9 @@ impl Outcome {
         .find(|o| o.name() == name)
     }
 
-    fn of(result: &Result<SignInToken, Error>) -> Self {
+    fn of<T>(result: &Result<T, Error>) -> Self {
         match result {
-            Ok(_) => Self::Token,
+            Ok(_) => Self::Ok,
             Err(e) => match e.kind() {
                 ErrorKind::Api(_) => Self::Api,
                 ErrorKind::Decode(_) => Self::Decode,
@@ -193,8 +250,9 @@ impl Case {
     /// Parses the case with clerk-core and checks the result, returning the
     /// outcome.
     ///
-    /// - `ok`: `Ok(SignInToken)` whose every field equals the JSON's (a
-    ///   field absent or `null` in the JSON is `None`).
+    /// - `ok`: `Ok(output)` that the operation's comparison finds equal to
+    ///   the JSON (for a `SignInToken`, every field; a field absent or `null`
+    ///   in the JSON is `None`).
     /// - `api`: `ErrorKind::Api` with the status, and errors (code, message,
     ///   long message, meta), top-level meta and codes equal to the JSON's;
     ///   the trace id is the body's `clerk_trace_id` when non-empty, else a
@@ -206,11 +264,16 @@ impl Case {
     /// A message saying what differs.
     pub fn check(&self) -> Result<Outcome, String> {
         let response = self.response()?;
-        let result = self.op.parse(&response);
+        let json = || match &self.instance {
+            Some(v) => Ok(v.clone()),
+            None => serde_json::from_str(&self.body)
+                .map_err(|e| format!("the case's body is not JSON: {e}")),
+        };
+        let result = self.op.0.parse_and_compare(&response, &json);
         let outcome = Outcome::of(&result);
         if outcome != self.expect {
             let detail = match &result {
-                Ok(_) => "Ok(SignInToken)".to_owned(),
+                Ok(_) => format!("Ok({} output)", self.op.name()),
                 Err(e) => format!("{e}"),
             };
             return Err(format!(
@@ -218,16 +281,8 @@ impl Case {
                 self.expect
             ));
         }
-        let json = match &self.instance {
-            Some(v) => v.clone(),
-            None if matches!(outcome, Outcome::Token | Outcome::Api) => {
-                serde_json::from_str(&self.body)
-                    .map_err(|e| format!("the case's body is not JSON: {e}"))?
-            }
-            None => Value::Null,
-        };
         match result {
-            Ok(token) => compare_token(&token, &json),
+            Ok(comparison) => comparison,
             Err(error) => {
                 if error.status().map(|s| s.as_u16()) != Some(self.status) {
                     return Err(format!(
@@ -237,7 +292,7 @@ impl Case {
                     ));
                 }
                 if outcome == Outcome::Api {
-                    compare_api(&error, &json, &self.headers)
+                    compare_api(&error, &json()?, &self.headers)
                 } else {
                     Ok(())
                 }
@@ -365,7 +420,7 @@ mod tests {
     fn case(status: u16, body: &str, expect: Outcome) -> Case {
         Case {
             name: "t".into(),
-            op: Op::Create,
+            op: Op::from_name("create").unwrap(),
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.into(),
@@ -377,13 +432,13 @@ mod tests {
 
     #[test]
     fn a_matching_token_passes() {
-        assert_eq!(case(200, TOKEN, Outcome::Token).check(), Ok(Outcome::Token));
+        assert_eq!(case(200, TOKEN, Outcome::Ok).check(), Ok(Outcome::Ok));
     }
 
     #[test]
     fn a_differing_instance_is_caught() {
         // The checker must notice when clerk-core's value and the JSON differ.
-        let mut c = case(200, TOKEN, Outcome::Token);
+        let mut c = case(200, TOKEN, Outcome::Ok);
         let mut instance: Value = serde_json::from_str(TOKEN).unwrap();
         for (field, value) in [
             ("id", json!("sit_2")),
@@ -423,7 +478,7 @@ mod tests {
         let body =
             r#"{"errors":[{"message":"m","long_message":"l","code":"c"}],"clerk_trace_id":""}"#;
         let mut c = case(400, body, Outcome::Api);
-        c.op = Op::Revoke;
+        c.op = Op::from_name("revoke").unwrap();
         c.headers
             .push(("Clerk-Trace-Id".into(), " trace_header ".into()));
         assert_eq!(c.check(), Ok(Outcome::Api));
@@ -432,13 +487,26 @@ mod tests {
     #[test]
     fn a_wrong_outcome_is_caught() {
         assert!(case(200, TOKEN, Outcome::Api).check().is_err());
-        assert!(case(404, ERRORS, Outcome::Token).check().is_err());
+        assert!(case(404, ERRORS, Outcome::Ok).check().is_err());
         let missing_id = TOKEN.replace(r#""id":"sit_1","#, "");
         assert_eq!(
             case(200, &missing_id, Outcome::Decode).check(),
             Ok(Outcome::Decode)
         );
-        assert!(case(200, &missing_id, Outcome::Token).check().is_err());
+        assert!(case(200, &missing_id, Outcome::Ok).check().is_err());
+    }
+
+    #[test]
+    fn operations_are_found_by_name() {
+        let names: Vec<&str> = Op::all().map(Op::name).collect();
+        assert!(names.starts_with(&["create", "revoke"]), "{names:?}");
+        for name in names {
+            assert_eq!(Op::from_name(name).map(Op::name), Some(name));
+        }
+        assert_eq!(Op::from_name("delete_everything"), None);
+        let line = json!({"name": "n", "operation": "nope", "status": 200,
+            "headers": [], "body": "{}", "expect": "ok"});
+        assert!(Case::from_json(&line).is_err());
     }
 
     #[test]
@@ -446,8 +514,8 @@ mod tests {
         let line = json!({"name": "n", "operation": "revoke", "status": 200,
             "headers": [["content-type", "application/json"]], "body": TOKEN, "expect": "ok"});
         let c = Case::from_json(&line).unwrap();
-        assert_eq!(c.op, Op::Revoke);
-        assert_eq!(c.check(), Ok(Outcome::Token));
+        assert_eq!(c.op, Op::from_name("revoke").unwrap());
+        assert_eq!(c.check(), Ok(Outcome::Ok));
         assert!(Case::from_json(&json!({"name": "n"})).is_err());
     }
 }

@@ -18,9 +18,10 @@ use std::time::Duration;
 
 use clerk_conformance::http1::{self, RawResponse};
 use clerk_conformance::{files, headers_json, request_json, text};
-use clerk_core::http::Request;
+use clerk_core::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use clerk_core::http::{Method, Request};
 use clerk_core::{Config, CreateSignInToken, Error, Operation, RevokeSignInToken};
-use clerk_mock::{Fault, MockServer};
+use clerk_mock::{Fault, MockServer, UserSpec};
 use serde_json::{Value, json};
 
 /// The key in SDK-built requests: obviously fake.
@@ -549,7 +550,7 @@ fn mock_exchanges() -> Result<Vec<Value>, String> {
         },
         built(RevokeSignInToken::new("sit_x"), &wrong_key)?,
     )?;
-    let mut no_key = template;
+    let mut no_key = template.clone();
     no_key.headers_mut().remove("authorization");
     exchange(
         Exchange {
@@ -561,6 +562,138 @@ fn mock_exchanges() -> Result<Vec<Value>, String> {
             expect_code: Some("authentication_invalid"),
         },
         no_key,
+    )?;
+
+    // The lookup, GET /users: found, empty, by external id, paged, the
+    // default page of 10, and each refusal.
+    server.insert_user(
+        UserSpec::new()
+            .email("ann@example.com")
+            .email("Ann.Work@Example.com")
+            .external_id("crm-42")
+            .names("Ann", "Example"),
+    );
+    server.insert_user(UserSpec::new().email("test+1@example.com"));
+    for i in 0..14 {
+        server.insert_user(UserSpec::new().email(format!("bulk{i}@example.com")));
+    }
+    let lookup = |query: &str, config: &Config| -> Result<Request<Vec<u8>>, String> {
+        // Built by hand from an SDK request's headers until the SDK builds lookups.
+        let mut request = built(RevokeSignInToken::new("sit_x"), config)?;
+        *request.method_mut() = Method::GET;
+        *request.uri_mut() = format!("{}/users?{query}", config.base_url())
+            .parse()
+            .map_err(|e| format!("{query}: {e}"))?;
+        request.body_mut().clear();
+        request.headers_mut().remove(CONTENT_LENGTH);
+        request.headers_mut().remove(CONTENT_TYPE);
+        Ok(request)
+    };
+    let many: Vec<String> = (0..101)
+        .map(|i| format!("email_address=nobody{i}%40example.com"))
+        .collect();
+    for (name, query, request_valid, status, code) in [
+        (
+            "lookup by email addresses, one in another case",
+            "email_address=ANN%40example.com&email_address=test%2B1%40example.com&limit=2"
+                .to_owned(),
+            true,
+            200,
+            None,
+        ),
+        (
+            "lookup that finds no one",
+            "email_address=nobody%40example.com&limit=1".to_owned(),
+            true,
+            200,
+            None,
+        ),
+        (
+            "lookup by external id",
+            "external_id=crm-42&limit=1".to_owned(),
+            true,
+            200,
+            None,
+        ),
+        (
+            "lookup of the second page of 5",
+            "limit=5&offset=5".to_owned(),
+            true,
+            200,
+            None,
+        ),
+        (
+            "lookup without limit gets the default page of 10",
+            String::new(),
+            true,
+            200,
+            None,
+        ),
+        (
+            "lookup of 101 addresses (422; the description does not say 100 in its schema)",
+            many.join("&"),
+            true,
+            422,
+            Some("form_param_value_invalid"),
+        ),
+        (
+            "lookup with limit 0 (422)",
+            "email_address=ann%40example.com&limit=0".to_owned(),
+            false,
+            422,
+            Some("form_param_value_invalid"),
+        ),
+        (
+            "lookup with limit 501 (422)",
+            "limit=501".to_owned(),
+            false,
+            422,
+            Some("form_param_value_invalid"),
+        ),
+        (
+            "lookup with offset -1 (422)",
+            "limit=1&offset=-1".to_owned(),
+            false,
+            422,
+            Some("form_param_value_invalid"),
+        ),
+        (
+            "lookup with a parameter clerk-mock does not implement (400)",
+            "username=ann&limit=1".to_owned(),
+            true,
+            400,
+            Some("clerk_mock_unsupported_parameter"),
+        ),
+        (
+            "lookup with a malformed query (400)",
+            "email_address=%zz&limit=1".to_owned(),
+            false,
+            400,
+            Some("malformed_query"),
+        ),
+    ] {
+        exchange(
+            Exchange {
+                name,
+                operation: "list_users",
+                built_by: "hand",
+                request_valid,
+                expect_status: status,
+                expect_code: code,
+            },
+            lookup(&query, &config)?,
+        )?;
+    }
+    exchange(
+        Exchange {
+            name: "lookup with a wrong key (401)",
+            operation: "list_users",
+            built_by: "hand",
+            request_valid: true,
+            expect_status: 401,
+            expect_code: Some("authentication_invalid"),
+        },
+        lookup("email_address=ann%40example.com&limit=1", &wrong_key)?,
     )?;
     Ok(out)
 }
