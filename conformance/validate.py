@@ -938,6 +938,8 @@ def tolerance_cases(raw):
         ("tolerated: an undocumented field", [{**user, "added_later": {"x": [1]}}], "ok"),
         ("tolerated: an undocumented field in an email address",
          [{**user, "email_addresses": [{**user["email_addresses"][0], "added_later": True}]}], "ok"),
+        ("tolerated: an email verification null (as Clerk sends; the 3.0 description cannot say it)",
+         [{**user, "email_addresses": [{**user["email_addresses"][0], "verification": None}]}], "ok"),
         ("refused: id missing", [{k: v for k, v in user.items() if k != "id"}], "decode"),
         ("refused: an object, not a list", {"data": [user]}, "decode"),
     ]
