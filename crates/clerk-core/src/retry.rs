@@ -26,6 +26,7 @@
 //! | --- | --- | --- |
 //! | transport failure, request not sent (connect refused, DNS, TLS handshake) | yes | yes |
 //! | transport failure, request maybe sent (timeout, reset) | only if opted in | yes |
+//! | reply body over the cap (`BodyTooLarge`) | no | no |
 //! | 429 | yes, after `Retry-After` | yes, after `Retry-After` |
 //! | 503 with `Retry-After` | yes, after `Retry-After` | yes, after `Retry-After` |
 //! | other 5xx, and 408 | only if opted in | yes |
@@ -55,7 +56,7 @@ use std::time::{Duration, Instant, SystemTime};
 use http::{Request, Response, StatusCode};
 
 use crate::config::Config;
-use crate::error::{Delivery, Error, ErrorKind, Throttled, TransportError};
+use crate::error::{Delivery, Error, ErrorKind, Throttled, TransportError, TransportErrorKind};
 use crate::gate::{Admission, Gate};
 use crate::operation::{Idempotency, Operation};
 
@@ -261,6 +262,8 @@ impl RetryPolicy {
             None => backoff,
         };
         let wait = match error.kind() {
+            // The same request would get the same reply, over the cap again.
+            ErrorKind::Transport(t) if t.kind == TransportErrorKind::BodyTooLarge => return None,
             ErrorKind::Transport(t) => match t.delivery {
                 Delivery::NotSent => backoff,
                 Delivery::MaybeSent if repeatable => backoff,
