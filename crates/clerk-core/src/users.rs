@@ -918,6 +918,33 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_over_the_cap_is_not_retried() {
+        let op = ListUsers::by_email_addresses(["a@x.io"]);
+        assert_eq!(op.idempotency(), Idempotency::Idempotent);
+        let timing = crate::Timing {
+            now: std::time::SystemTime::UNIX_EPOCH,
+            elapsed: std::time::Duration::ZERO,
+            jitter: 0.5,
+        };
+        let outcome = |kind: TransportErrorKind| {
+            crate::Outcome::<Vec<u8>>::Transport(TransportError::without_source(
+                kind,
+                crate::Delivery::MaybeSent,
+            ))
+        };
+        let mut call = crate::Call::new(&config(), op.clone()).unwrap();
+        let step = call.handle(outcome(TransportErrorKind::BodyTooLarge), timing);
+        let crate::Step::Done(Err(e)) = step else {
+            panic!("retried a reply over the cap")
+        };
+        assert_eq!(e.attempts(), 1);
+        // A timeout of the same idempotent GET is retried.
+        let mut call = crate::Call::new(&config(), op).unwrap();
+        let step = call.handle(outcome(TransportErrorKind::Timeout), timing);
+        assert!(matches!(step, crate::Step::Retry(_)));
+    }
+
+    #[test]
     fn lookup_refuses_unsendable_addresses_up_front() {
         assert!(EmailLookup::new(&["a@x.io", ""]).is_err());
         assert!(EmailLookup::new(&["x".repeat(VALUE_BUDGET)]).is_err());
