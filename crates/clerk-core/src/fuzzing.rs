@@ -299,7 +299,12 @@ impl FuzzOperation for ListUsers {
                 Ok(request) => {
                     check_debug(&request);
                     assert!(sendable);
-                    assert!(request.headers().get(http::header::CONTENT_LENGTH).is_none());
+                    assert!(
+                        request
+                            .headers()
+                            .get(http::header::CONTENT_LENGTH)
+                            .is_none()
+                    );
                     assert_eq!(request.uri().path(), format!("{}/users", base_path(config)));
                     let query = request.uri().query().expect("a query");
                     assert!(query.len() <= crate::MAX_LOOKUP_QUERY_BYTES);
@@ -314,7 +319,8 @@ impl FuzzOperation for ListUsers {
                                 v.into_owned()
                             } else {
                                 // The `+` that makes a signed id literal.
-                                let literal = v.strip_prefix('+').filter(|r| r.starts_with(['+', '-']));
+                                let literal =
+                                    v.strip_prefix('+').filter(|r| r.starts_with(['+', '-']));
                                 literal.unwrap_or(&v).to_owned()
                             }
                         })

@@ -74,6 +74,7 @@
 )]
 
 mod config;
+mod conveniences;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;

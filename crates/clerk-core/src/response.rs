@@ -444,7 +444,10 @@ mod tests {
     fn redaction_handles_escapes_and_unterminated_quotes() {
         const NAMES: &[&str] = crate::model::SIGN_IN_TOKEN_FIELDS;
         assert_eq!(
-            redact_decode_message(r#"invalid type: string "a\"b", expected x at line 1 column 2"#, NAMES),
+            redact_decode_message(
+                r#"invalid type: string "a\"b", expected x at line 1 column 2"#,
+                NAMES
+            ),
             r#"invalid type: string "…", expected x"#
         );
         assert_eq!(redact_decode_message(r#"odd "abc"#, NAMES), r#"odd "…""#);
@@ -461,7 +464,10 @@ mod tests {
             "invalid value: integer `…`, expected the string `sign_in_token`"
         );
         assert_eq!(
-            redact_decode_message("unknown field `sk_test_abc`, expected `id` or `object`", NAMES),
+            redact_decode_message(
+                "unknown field `sk_test_abc`, expected `id` or `object`",
+                NAMES
+            ),
             "unknown field `…`, expected `id` or `object`"
         );
         assert_eq!(redact_decode_message("odd `sk_live_x", NAMES), "odd `…`");

@@ -412,7 +412,6 @@ pub enum Step<T> {
 /// assert_eq!(call.attempts(), 2);
 /// # Ok::<(), clerk_core::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct Call<O> {
     operation: O,
     request: Request<Vec<u8>>,
@@ -421,6 +420,22 @@ pub struct Call<O> {
     waited: Duration,
     last_error: Option<Error>,
     gate: Option<(Gate, Instant)>,
+}
+
+/// Shows the request's method and path but not its query, which may hold
+/// personal data (a lookup's email addresses), nor its headers.
+impl<O: std::fmt::Debug> std::fmt::Debug for Call<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("operation", &self.operation)
+            .field("method", self.request.method())
+            .field("path", &self.request.uri().path())
+            .field("policy", &self.policy)
+            .field("attempts", &self.attempts)
+            .field("waited", &self.waited)
+            .field("last_error", &self.last_error)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<O: Operation> Call<O> {

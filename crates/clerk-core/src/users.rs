@@ -243,7 +243,10 @@ impl Operation for ListUsers {
     fn build_request(&self, config: &Config) -> Result<Request<Vec<u8>>, Error> {
         let param = self.filter.param();
         if self.values.is_empty() {
-            return Err(Error::invalid_request(param, "must name at least one value"));
+            return Err(Error::invalid_request(
+                param,
+                "must name at least one value",
+            ));
         }
         if self.values.len() > MAX_LOOKUP_VALUES {
             return Err(Error::invalid_request(
@@ -252,16 +255,15 @@ impl Operation for ListUsers {
             ));
         }
         if self.values.iter().any(String::is_empty) {
-            return Err(Error::invalid_request(param, "must not hold an empty value"));
+            return Err(Error::invalid_request(
+                param,
+                "must not hold an empty value",
+            ));
         }
         if !(1..=MAX_LIST_LIMIT).contains(&self.limit) {
             return Err(Error::invalid_request("limit", "must be between 1 and 500"));
         }
-        let cost: usize = self
-            .values
-            .iter()
-            .map(|v| query_cost(self.filter, v))
-            .sum();
+        let cost: usize = self.values.iter().map(|v| query_cost(self.filter, v)).sum();
         if cost > VALUE_BUDGET {
             return Err(Error::invalid_request(
                 param,
@@ -532,11 +534,13 @@ pub fn match_email_addresses<S: AsRef<str>>(addresses: &[S], users: &[User]) -> 
     }
     addresses
         .iter()
-        .map(|address| match owners.get(&fold(address.as_ref())).map(Vec::as_slice) {
-            None | Some([]) => EmailMatch::NotFound,
-            Some([one]) => EmailMatch::Found((*one).to_owned()),
-            Some(many) => EmailMatch::Ambiguous(many.iter().map(|&id| id.to_owned()).collect()),
-        })
+        .map(
+            |address| match owners.get(&fold(address.as_ref())).map(Vec::as_slice) {
+                None | Some([]) => EmailMatch::NotFound,
+                Some([one]) => EmailMatch::Found((*one).to_owned()),
+                Some(many) => EmailMatch::Ambiguous(many.iter().map(|&id| id.to_owned()).collect()),
+            },
+        )
         .collect()
 }
 
@@ -768,7 +772,9 @@ mod tests {
             .unwrap();
         assert_eq!(
             r.uri().query(),
-            Some("external_id=ext_1&external_id=%2B-neg&external_id=%2B%2Bpos&external_id=a%2Bb&limit=500")
+            Some(
+                "external_id=ext_1&external_id=%2B-neg&external_id=%2B%2Bpos&external_id=a%2Bb&limit=500"
+            )
         );
     }
 
@@ -784,11 +790,24 @@ mod tests {
             e.invalid_argument()
         };
         let none: [&str; 0] = [];
-        assert_eq!(refuse(ListUsers::by_email_addresses(none)), Some("email_address"));
-        assert_eq!(refuse(ListUsers::by_external_ids(none)), Some("external_id"));
+        assert_eq!(
+            refuse(ListUsers::by_email_addresses(none)),
+            Some("email_address")
+        );
+        assert_eq!(
+            refuse(ListUsers::by_external_ids(none)),
+            Some("external_id")
+        );
         let many: Vec<String> = (0..101).map(|i| format!("{i}@x.io")).collect();
-        assert_eq!(refuse(ListUsers::by_email_addresses(many.clone())), Some("email_address"));
-        assert!(ListUsers::by_email_addresses(&many[..100]).build_request(&c).is_ok());
+        assert_eq!(
+            refuse(ListUsers::by_email_addresses(many.clone())),
+            Some("email_address")
+        );
+        assert!(
+            ListUsers::by_email_addresses(&many[..100])
+                .build_request(&c)
+                .is_ok()
+        );
         assert_eq!(
             refuse(ListUsers::by_email_addresses(["secret@example.com", ""])),
             Some("email_address")
@@ -800,7 +819,10 @@ mod tests {
             );
         }
         let long = format!("secret@example.com{}", "é".repeat(2000));
-        assert_eq!(refuse(ListUsers::by_email_addresses([long])), Some("email_address"));
+        assert_eq!(
+            refuse(ListUsers::by_email_addresses([long])),
+            Some("email_address")
+        );
     }
 
     #[test]
@@ -826,7 +848,10 @@ mod tests {
             .unwrap();
         assert_eq!(users.len(), 2);
         assert_eq!(users[0], User::new("user_1"));
-        assert_eq!(users[1].email_addresses, [EmailAddress::new("idn_2", "b@x.io")]);
+        assert_eq!(
+            users[1].email_addresses,
+            [EmailAddress::new("idn_2", "b@x.io")]
+        );
         assert_eq!(users[1].created_at, 5);
         assert_eq!(users[1].external_id.as_deref(), Some("e"));
         assert_eq!(op.parse_response(&reply(200, "[]")).unwrap(), []);
@@ -859,7 +884,10 @@ mod tests {
         }
         // A value of the body is never quoted back, an address least of all.
         let e = op
-            .parse_response(&reply(200, r#"[{"id":"u","created_at":"ann@example.com"}]"#))
+            .parse_response(&reply(
+                200,
+                r#"[{"id":"u","created_at":"ann@example.com"}]"#,
+            ))
             .unwrap_err();
         assert!(!format!("{e} {e:?}").contains("ann@"), "{e:?}");
         // The same error surface as the other operations.
@@ -913,7 +941,9 @@ mod tests {
         // Any other error ends the lookup at once.
         let mut lookup = EmailLookup::new(&addresses).unwrap();
         lookup.next_request().unwrap();
-        let e = lookup.handle(Err(Error::invalid_request("x", "y"))).unwrap_err();
+        let e = lookup
+            .handle(Err(Error::invalid_request("x", "y")))
+            .unwrap_err();
         assert_eq!(e.invalid_argument(), Some("x"));
     }
 
