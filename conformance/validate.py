@@ -9,14 +9,16 @@ against Clerk's OpenAPI description with a real OpenAPI validator
 What `check` does (see conformance/README.md for the why):
 
 1. Loads the description with openapi-core (which also validates the
-   description itself) and finds the two operations by operationId.
+   description itself) and finds the operations of OPS by operationId.
 2. SDK requests (DIR/sdk_requests.jsonl, written by `dump`): each must be
-   valid for its operation - server, path and path parameter, method,
-   security (bearer), request body schema - with unspecified properties
-   forbidden. Revoke ids must also land as exactly one RFC 3986 path segment
-   that decodes to the id (the description only says `type: string`, so
-   this part is a plain check, reported on its own line). Create bodies must
-   carry exactly the arguments given.
+   valid for its operation - server, path and path parameter, query
+   parameters, method, security (bearer), request body schema - with
+   unspecified properties forbidden. Each operation's own rule is a plain
+   check (PLAIN_CHECKS), reported on its own line: revoke ids land as
+   exactly one RFC 3986 path segment that decodes to the id (the
+   description only says `type: string`); create bodies carry exactly the
+   arguments given; lookup queries carry exactly the values given, an
+   explicit limit, and no body.
 3. Responses: generated from the description's response schemas for every
    documented status - optional fields absent, nullable fields null, each
    enum value, awkward strings, int64 bounds, several JSON spellings - and
@@ -24,7 +26,8 @@ What `check` does (see conformance/README.md for the why):
    from it. Written to DIR/responses.jsonl for the Rust test.
 4. clerk-mock exchanges (DIR/mock_exchanges.jsonl): the request the mock
    received and the response it sent, both validated. A status the
-   description does not document for the operation (401) cannot be validated
+   description does not document for the operation (401 for create and
+   revoke) cannot be validated
    as a response; the validator must say so, and the body is validated
    against the ClerkErrors schema instead.
 5. Negative checks: hand-built wrong requests and wrong responses that the
@@ -457,7 +460,7 @@ def serialize(value, style, rng):
 
 def documented_responses(raw, ops):
     """(operation, status, schema name, schema, media type) for every
-    documented response of both operations."""
+    documented response of every operation."""
     out = []
     for short, (path, method, op) in ops.items():
         for status, response in op["responses"].items():
@@ -478,6 +481,22 @@ def expectation(status, schema_name):
     if status[0] in "45" and schema_name == "ClerkErrors":
         return "api"
     raise SystemExit(f"no expectation for a {status} with schema {schema_name}")
+
+
+def sdk_rule(short, status, instance):
+    """Where clerk-core is stricter than the description, by a documented
+    choice: the rule that makes a valid response a decode error, or None.
+    Each rule is a row of its own in the summary.
+
+    - A User's email address must carry its `id` (the description leaves it
+      optional; clerk-core's `EmailAddress` requires it, and Clerk always
+      sends it)."""
+    if short == "list_users" and status.startswith("2") and isinstance(instance, list):
+        for user in instance:
+            for email in user.get("email_addresses") or []:
+                if "id" not in email:
+                    return "SDK rule: an email address needs its id"
+    return None
 
 
 def generate(raw, ops, gen):
@@ -505,6 +524,7 @@ def generate(raw, ops, gen):
                     headers.append(["Clerk-Trace-Id", f"trace_from_header_{i}"])
                 elif choice == 3:
                     headers.append(["clerk-trace-id", f"  padded_trace_{i}  "])
+            rule = sdk_rule(short, status, instance)
             cases.append({
                 "name": f"{short} {status} {origin} #{i}",
                 "operation": short,
@@ -512,9 +532,9 @@ def generate(raw, ops, gen):
                 "headers": headers,
                 "body": serialize(instance, i % 4, rng),
                 "instance": instance,
-                "expect": expect,
+                "expect": "decode" if rule else expect,
                 "origin": origin,
-                "source": "generated",
+                "source": f"generated, {rule}" if rule else "generated",
             })
     return cases
 
@@ -620,13 +640,19 @@ def lookup_problems(line):
         pairs = query_args(parts.query)
     except ValueError as e:
         return [str(e)]
-    param = "email_address" if "email_addresses" in want else "external_id"
-    values = want.get("email_addresses", want.get("external_ids"))
+    param, values = lookup_values(want)
+    if param == "external_id":
+        # Clerk reads a leading sign as include/exclude: an id that starts
+        # with one is asked for as `+<id>`.
+        values = ["+" + v if v[:1] in ("+", "-") else v for v in values]
     sent = [v for k, v in pairs if k == param]
     if sent != values:
         problems.append(f"{param} values {sent!r}, want {values!r}")
     limits = [v for k, v in pairs if k == "limit"]
-    if len(limits) != 1 or not limits[0].isdigit() or not len(values) <= int(limits[0]) <= 500:
+    if "limit" in want:
+        if limits != [str(want["limit"])]:
+            problems.append(f"limit {limits!r}, want {want['limit']}")
+    elif len(limits) != 1 or not limits[0].isdigit() or not len(values) <= int(limits[0]) <= 500:
         problems.append(f"limit {limits!r} for {len(values)} values")
     offsets = [v for k, v in pairs if k == "offset"]
     want_offset = [str(want["offset"])] if want.get("offset") else []
@@ -655,15 +681,44 @@ PLAIN_CHECKS = {
 }
 
 
+def lookup_values(lookup_input):
+    """(query parameter, values) of a lookup's input."""
+    if "external_ids" in lookup_input:
+        return "external_id", lookup_input["external_ids"]
+    return "email_address", lookup_input["email_addresses"]
+
+
+# clerk-core's documented budget for a lookup's query (MAX_LOOKUP_QUERY_BYTES,
+# less the 32 bytes it keeps for limit and offset).
+LOOKUP_VALUE_BUDGET = 6 * 1024 - 32
+
+
+def lookup_cost(param, values):
+    """The bytes `name=value&` takes for each value, percent-encoded (a
+    leading sign of an external id costs a `%2B` more)."""
+    unreserved = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+    total = 0
+    for v in values:
+        encoded = sum(1 if b in unreserved else 3 for b in v.encode("utf-8"))
+        sign = 3 if param == "external_id" and v[:1] in ("+", "-") else 0
+        total += len(param) + 2 + encoded + sign
+    return total
+
+
 def expected_refusal(line):
     """The argument the SDK must refuse before sending, or None."""
     i = line["input"]
     if line["operation"] == "revoke":
         return "sign_in_token_id" if i["sign_in_token_id"] in ("", ".", "..") else None
     if line["operation"] == "list_users":
-        values = i.get("email_addresses", i.get("external_ids"))
-        param = "email_addresses" if "email_addresses" in i else "external_ids"
-        return param if not values or len(values) > 100 or "" in values else None
+        # In clerk-core's order: no value, over 100, an empty one, a limit
+        # outside 1-500, a query over the byte budget.
+        param, values = lookup_values(i)
+        if not values or len(values) > 100 or "" in values:
+            return param
+        if "limit" in i and not 1 <= i["limit"] <= 500:
+            return "limit"
+        return param if lookup_cost(param, values) > LOOKUP_VALUE_BUDGET else None
     if i["user_id"] == "":
         return "user_id"
     e = i["expires_in"]

@@ -4,7 +4,9 @@
 use std::fmt;
 
 use clerk_core::http::Response;
-use clerk_core::{CreateSignInToken, Error, ErrorKind, Operation, RevokeSignInToken, SignInToken};
+use clerk_core::{
+    CreateSignInToken, Error, ErrorKind, ListUsers, Operation, RevokeSignInToken, SignInToken, User,
+};
 use serde_json::{Map, Value};
 
 /// Every operation the checks know, by the short name the JSON-lines files use. A new
@@ -21,6 +23,11 @@ static OPERATIONS: &[&dyn OpCheck] = &[
         sample: sample_revoke,
         compare: compare_token,
     },
+    &Entry {
+        name: "list_users",
+        sample: sample_list_users,
+        compare: compare_users,
+    },
 ];
 
 fn sample_create() -> CreateSignInToken {
@@ -29,6 +36,10 @@ fn sample_create() -> CreateSignInToken {
 
 fn sample_revoke() -> RevokeSignInToken {
     RevokeSignInToken::new("sit_x")
+}
+
+fn sample_list_users() -> ListUsers {
+    ListUsers::by_email_addresses(["ann@example.com"])
 }
 
 /// One operation of the table: parses a reply with clerk-core and compares a success with
@@ -352,6 +363,62 @@ fn compare_token(token: &SignInToken, json: &Value) -> Result<(), String> {
     )
 }
 
+/// A `User` list: every user in order, with its id, email addresses (ids and addresses),
+/// primary email address id, external id, names and timestamps equal to the JSON's. A list,
+/// name or id absent or `null` in the JSON is empty or `None`; a timestamp absent is 0.
+// The table's comparisons take `&O::Output`, here `&Vec<User>`.
+#[allow(clippy::ptr_arg)]
+fn compare_users(users: &Vec<User>, json: &Value) -> Result<(), String> {
+    let list = json.as_array().ok_or("the User list is not a JSON array")?;
+    same("number of users", users.len(), list.len())?;
+    for (i, (user, want)) in users.iter().zip(list).enumerate() {
+        let obj = object(&format!("users[{i}]"), want)?;
+        let at = |field: &str| format!("users[{i}].{field}");
+        same(&at("id"), Some(user.id.as_str()), opt_str(obj, "id"))?;
+        for (field, got) in [
+            ("primary_email_address_id", &user.primary_email_address_id),
+            ("external_id", &user.external_id),
+            ("first_name", &user.first_name),
+            ("last_name", &user.last_name),
+        ] {
+            same(&at(field), got.as_deref(), opt_str(obj, field))?;
+        }
+        for (field, got) in [
+            ("created_at", user.created_at),
+            ("updated_at", user.updated_at),
+        ] {
+            let want = obj.get(field).and_then(Value::as_i64).unwrap_or(0);
+            same(&at(field), got, want)?;
+        }
+        let emails = match obj.get("email_addresses") {
+            None | Some(Value::Null) => &[][..],
+            Some(v) => v
+                .as_array()
+                .map(Vec::as_slice)
+                .ok_or_else(|| format!("{} is not an array", at("email_addresses")))?,
+        };
+        same(
+            &at("email_addresses.len()"),
+            user.email_addresses.len(),
+            emails.len(),
+        )?;
+        for (j, (got, want)) in user.email_addresses.iter().zip(emails).enumerate() {
+            let want = object(&at(&format!("email_addresses[{j}]")), want)?;
+            same(
+                &at(&format!("email_addresses[{j}].id")),
+                Some(got.id.as_str()),
+                opt_str(want, "id"),
+            )?;
+            same(
+                &at(&format!("email_addresses[{j}].email_address")),
+                Some(got.email_address.as_str()),
+                opt_str(want, "email_address"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// The longest `Clerk-Trace-Id` header clerk-core keeps.
 const MAX_TRACE_ID_HEADER: usize = 256;
 
@@ -496,10 +563,59 @@ mod tests {
         assert!(case(200, &missing_id, Outcome::Ok).check().is_err());
     }
 
+    const USERS: &str = r#"[{"object":"user","id":"user_1","external_id":"crm-1",
+        "primary_email_address_id":"idn_1","first_name":"Ann","last_name":null,
+        "email_addresses":[{"object":"email_address","id":"idn_1","email_address":"ann@example.com","verification":null}],
+        "created_at":1700000000000,"updated_at":1700000000001,"banned":false},
+        {"object":"user","id":"user_2","external_id":null,"primary_email_address_id":null,
+        "first_name":null,"last_name":null,"email_addresses":[],"created_at":1,"updated_at":2}]"#;
+
+    #[test]
+    fn a_matching_user_list_passes_and_a_differing_one_is_caught() {
+        let mut c = case(200, USERS, Outcome::Ok);
+        c.op = Op::from_name("list_users").unwrap();
+        assert_eq!(c.check(), Ok(Outcome::Ok));
+        let instance: Value = serde_json::from_str(USERS).unwrap();
+        for (path, value, field) in [
+            ("/0/id", json!("user_9"), "id"),
+            ("/0/external_id", json!("crm-2"), "external_id"),
+            ("/0/first_name", Value::Null, "first_name"),
+            ("/1/updated_at", json!(3), "updated_at"),
+            (
+                "/0/email_addresses/0/email_address",
+                json!("bob@example.com"),
+                "email_address",
+            ),
+            (
+                "/0/email_addresses/0/id",
+                json!("idn_2"),
+                "email_addresses[0].id",
+            ),
+        ] {
+            let mut changed = instance.clone();
+            *changed.pointer_mut(path).unwrap() = value;
+            c.instance = Some(changed);
+            let err = c.check().unwrap_err();
+            assert!(err.contains(field), "{path}: {err}");
+        }
+        let mut shorter = instance.clone();
+        shorter.as_array_mut().unwrap().pop();
+        c.instance = Some(shorter);
+        assert!(c.check().unwrap_err().contains("number of users"));
+        // A user without an id is a decode error, not a user.
+        let mut c = case(
+            200,
+            &USERS.replace(r#""id":"user_2","#, ""),
+            Outcome::Decode,
+        );
+        c.op = Op::from_name("list_users").unwrap();
+        assert_eq!(c.check(), Ok(Outcome::Decode));
+    }
+
     #[test]
     fn operations_are_found_by_name() {
         let names: Vec<&str> = Op::all().map(Op::name).collect();
-        assert!(names.starts_with(&["create", "revoke"]), "{names:?}");
+        assert_eq!(names, ["create", "revoke", "list_users"]);
         for name in names {
             assert_eq!(Op::from_name(name).map(Op::name), Some(name));
         }

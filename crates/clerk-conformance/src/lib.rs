@@ -6,7 +6,7 @@
 //! this crate parses. Nothing here is published.
 //!
 //! - The `dump` binary writes, as JSON lines, every request the SDK builds for
-//!   both operations (with and without each optional field, with awkward ids)
+//!   each operation (with and without each optional field, with awkward ids)
 //!   and the request/response exchanges of a real HTTP conversation with
 //!   `clerk-mock`. The validator checks them against the description.
 //! - The `responses` integration test reads the responses the validator
