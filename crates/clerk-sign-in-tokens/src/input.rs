@@ -50,10 +50,16 @@ pub(crate) struct Source {
     pub(crate) failed: Option<io::Error>,
 }
 
-impl std::fmt::Debug for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Source")
-    }
+/// Opens `path` once (`-` is stdin).
+///
+/// # Errors
+/// When it cannot be opened.
+pub(crate) fn reader(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
+    Ok(if path == Path::new("-") {
+        Box::new(BufReader::new(io::stdin()))
+    } else {
+        Box::new(BufReader::new(File::open(path)?))
+    })
 }
 
 impl Source {
@@ -62,11 +68,7 @@ impl Source {
     /// # Errors
     /// When it cannot be opened.
     pub(crate) fn open(path: &Path, format: LineFormat) -> io::Result<Self> {
-        Ok(if path == Path::new("-") {
-            Self::new(Box::new(BufReader::new(io::stdin())), format)
-        } else {
-            Self::new(Box::new(BufReader::new(File::open(path)?)), format)
-        })
+        Ok(Self::new(reader(path)?, format))
     }
 
     /// Ids given as arguments, numbered by position.
@@ -133,7 +135,9 @@ impl Iterator for Source {
                     }
                 }
                 LineFormat::CreatedTokens => {
-                    let ids = read_records(text).into_iter().filter_map(Prior::into_revoke);
+                    let ids = read_records(text)
+                        .into_iter()
+                        .filter_map(Prior::into_revoke);
                     self.pending.extend(ids.map(|id| Item { line, id }));
                 }
             }
@@ -296,13 +300,10 @@ fn close_torn(text: &[u8]) -> Option<Value> {
     None
 }
 
-/// What earlier runs' records say is done, and what a reader of them must
-/// know.
+/// What earlier runs' records show done.
 #[derive(Debug, Default)]
 pub(crate) struct Resume {
     done: HashSet<String>,
-    /// The file ended in a line without its newline.
-    pub(crate) torn_tail: bool,
 }
 
 impl Resume {
@@ -311,15 +312,10 @@ impl Resume {
         self.done.contains(key) || self.done.contains(&key.to_lowercase())
     }
 
-    /// Adds what `other` shows done.
-    pub(crate) fn extend(&mut self, other: Resume) {
-        self.done.extend(other.done);
-    }
-
-    /// Reads the records of `reader`, named `name` in the notes written to
-    /// `notes` (line numbers and token ids, never a line's text). A record
-    /// cut short before it says what became of its id counts as done, so
-    /// that no one gets a second token; the note says to check it.
+    /// Reads the records of `reader`; whether its last line was cut short.
+    /// `notes` get line numbers and token ids, never a line's text. A
+    /// record cut short before it says what became of its input counts as
+    /// done, so that no one gets a second token, and its note says so.
     ///
     /// # Errors
     /// When reading fails.
@@ -328,54 +324,44 @@ impl Resume {
         mut reader: impl BufRead,
         name: &str,
         notes: &mut dyn FnMut(String),
-    ) -> io::Result<()> {
-        let mut buf = Vec::new();
-        let mut line = 0u64;
-        let mut last_complete = true;
+    ) -> io::Result<bool> {
+        let (mut buf, mut line, mut torn_tail) = (Vec::new(), 0, false);
         while let Some(read) = read_capped_line(&mut reader, &mut buf)? {
             line += 1;
-            last_complete = read.newline;
-            if read.too_long {
-                notes(format!(
-                    "{name} line {line}: longer than {MAX_LINE_BYTES} bytes, not read"
-                ));
-                continue;
-            }
+            torn_tail = !read.newline;
             let torn = serde_json::from_slice::<Value>(&buf).is_err();
-            for prior in read_records(&buf) {
-                self.note(prior, torn, &format!("{name} line {line}"), notes);
-            }
-        }
-        self.torn_tail = !last_complete;
-        Ok(())
-    }
-
-    fn note(&mut self, prior: Prior, torn: bool, at: &str, notes: &mut dyn FnMut(String)) {
-        {
-            match prior {
-                Prior::Done { key, token_id } => {
-                    if torn {
-                        let token = token_id
-                            .as_deref()
-                            .and_then(|id| check_id(id.as_bytes(), "sit_").ok())
-                            .map_or_else(|| "settled".into(), |id| format!("token {id}"));
-                        notes(format!("{at}: cut short; its {token} counts as done"));
+            let priors = if read.too_long {
+                vec![Prior::NotARecord]
+            } else {
+                read_records(&buf)
+            };
+            for prior in priors {
+                match prior {
+                    Prior::Done { key, token_id } => {
+                        if torn {
+                            let token = token_id
+                                .and_then(|id| check_id(id.as_bytes(), "sit_").ok())
+                                .map_or_else(|| "revoke".into(), |id| format!("token {id}"));
+                            notes(format!(
+                                "{name} line {line}: cut short; its {token} counts as done"
+                            ));
+                        }
+                        self.done.insert(key);
                     }
-                    self.done.insert(key);
+                    Prior::Unknown { key: Some(key) } => {
+                        notes(format!(
+                            "{name} line {line}: cut short before it says whether a token was minted; that input is not called again: check it by hand"
+                        ));
+                        self.done.insert(key);
+                    }
+                    Prior::Unknown { key: None } | Prior::NotARecord => {
+                        notes(format!("{name} line {line}: not a whole record: ignored"));
+                    }
+                    Prior::Blank | Prior::Failed => {}
                 }
-                Prior::Unknown { key: Some(key) } => {
-                    notes(format!(
-                        "{at}: cut short before it says whether a token was minted; \
-                         that input is not called again: check it by hand"
-                    ));
-                    self.done.insert(key);
-                }
-                Prior::Unknown { key: None } | Prior::NotARecord => notes(format!(
-                    "{at}: not a whole record (cut short before its id?): ignored"
-                )),
-                Prior::Blank | Prior::Failed => {}
             }
         }
+        Ok(torn_tail)
     }
 }
 
@@ -523,11 +509,11 @@ mod tests {
         assert_eq!(ids, [(1, Ok("sit_1".into())), (1, Ok("sit_2".into()))]);
         let mut resume = Resume::default();
         let mut notes = Vec::new();
-        resume
+        let torn = resume
             .read(io::Cursor::new(glued), "f", &mut |n| notes.push(n))
             .unwrap();
         assert!(resume.contains("user_1") && resume.contains("user_2"));
-        assert!(resume.torn_tail);
+        assert!(torn);
         assert!(notes.iter().all(|n| !n.contains("eyJ")), "{notes:?}");
     }
 }

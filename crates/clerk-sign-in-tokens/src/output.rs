@@ -110,7 +110,7 @@ impl Settled {
 }
 
 /// A failure, as a record holds it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub(crate) struct ErrorRecord {
     kind: &'static str,
     status: Option<u16>,
@@ -152,26 +152,8 @@ impl ErrorRecord {
     pub(crate) fn local(kind: &'static str, message: String) -> Self {
         Self {
             kind,
-            status: None,
-            codes: Vec::new(),
-            trace_id: None,
-            retry_after_seconds: None,
-            attempts: 0,
             message,
-        }
-    }
-
-    /// One line for stderr, with the attempts made (the example's wording).
-    fn describe(&self) -> String {
-        match self.attempts {
-            0 if self.kind == "invalid_input" => self.message.clone(),
-            0 | 1 => format!(
-                "{} ({} attempt{})",
-                self.message,
-                self.attempts,
-                if self.attempts == 1 { "" } else { "s" }
-            ),
-            _ => self.message.clone(),
+            ..Self::default()
         }
     }
 }
@@ -192,12 +174,6 @@ pub(crate) struct Sink {
     progress: Option<ProgressBar>,
     started: Instant,
     on_stop: Mutex<Vec<StopHook>>,
-}
-
-impl std::fmt::Debug for Sink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Sink")
-    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -311,50 +287,9 @@ impl Sink {
     /// `false` when it could not be written (the run then stops). `hold`
     /// is released either way: the caller owns what became of the token.
     pub(crate) fn deliver(&self, record: &Record<'_>, hold: Hold) -> bool {
-        let written = match (self.format, record) {
-            (
-                Format::Single,
-                Record {
-                    token: Some(token), ..
-                },
-            ) => self.write_json(token),
-            (
-                Format::Single,
-                Record {
-                    settled: Some(settled),
-                    id,
-                    ..
-                },
-            ) => {
-                let message = settled
-                    .message
-                    .as_deref()
-                    .map(|m| format!(": {}", m.escape_debug()));
-                eprintln!(
-                    "clerk-sign-in-tokens: {} {}{}",
-                    id.unwrap_or("the token"),
-                    settled.state.replace('_', " "),
-                    message.unwrap_or_default()
-                );
-                true
-            }
-            (
-                Format::Single,
-                Record {
-                    error: Some(error),
-                    line,
-                    ..
-                },
-            ) => {
-                let position = if error.kind == "invalid_input" {
-                    format!("argument {line}: ")
-                } else {
-                    String::new()
-                };
-                eprintln!("clerk-sign-in-tokens: {position}{}", error.describe());
-                true
-            }
-            _ => self.write_json(record),
+        let written = match self.format {
+            Format::Records => self.write_json(record),
+            Format::Single => self.print_single(record),
         };
         if let Some(n) = hold.0 {
             lock(&self.held).1.remove(&n);
@@ -390,6 +325,40 @@ impl Sink {
         eprintln!(
             "clerk-sign-in-tokens: input line {line}: token {token_id} was minted but its record could not be written: {fate}"
         );
+    }
+
+    /// The example's form: the token as one JSON object on stdout, else
+    /// one line on stderr.
+    fn print_single(&self, record: &Record<'_>) -> bool {
+        if let Some(token) = record.token {
+            return self.write_json(token);
+        }
+        let line = match (&record.settled, &record.error) {
+            (Some(settled), _) => {
+                let state = settled.state.replace('_', " ");
+                let message = settled
+                    .message
+                    .as_deref()
+                    .unwrap_or_default()
+                    .escape_debug();
+                format!("{} {state} {message}", record.id.unwrap_or_default())
+            }
+            (_, Some(e)) if e.kind == "invalid_input" => {
+                format!("argument {}: {}", record.line, e.message)
+            }
+            (_, Some(e)) => match e.attempts {
+                0 | 1 => format!(
+                    "{} ({} attempt{})",
+                    e.message,
+                    e.attempts,
+                    if e.attempts == 1 { "" } else { "s" }
+                ),
+                _ => e.message.clone(),
+            },
+            (None, None) => return true,
+        };
+        eprintln!("clerk-sign-in-tokens: {}", line.trim_end());
+        true
     }
 
     fn write_json(&self, value: &impl Serialize) -> bool {
@@ -521,30 +490,21 @@ impl Sink {
     }
 
     /// The second Ctrl-C: names on stderr the tokens minted and not yet
-    /// written and exits with 130 within a second, from a thread of its
-    /// own in case stderr blocks too.
+    /// written and exits with 130 at once, never touching the output.
     pub(crate) fn abort(&self) -> ! {
+        if let Some(bar) = &self.progress {
+            bar.finish_and_clear();
+        }
         let held = self.held_ids();
-        let mut text = format!(
-            "clerk-sign-in-tokens: interrupted twice: {}; calls still in flight were abandoned\n",
+        eprintln!(
+            "clerk-sign-in-tokens: interrupted twice: {}; calls still in flight were abandoned",
             self.summary()
         );
         if !held.is_empty() {
-            let _ = writeln!(
-                text,
+            eprintln!(
                 "clerk-sign-in-tokens: minted, never written: {held} (they stay pending until they expire: revoke them with `clerk-sign-in-tokens revoke ID…`)"
             );
         }
-        let bar = self.progress.clone();
-        let (done, wait) = std::sync::mpsc::channel();
-        let _ = std::thread::Builder::new().spawn(move || {
-            if let Some(bar) = bar {
-                bar.finish_and_clear();
-            }
-            let _ = io::stderr().write_all(text.as_bytes());
-            let _ = done.send(());
-        });
-        let _ = wait.recv_timeout(Duration::from_millis(800));
         std::process::exit(130)
     }
 }

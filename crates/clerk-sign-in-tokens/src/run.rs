@@ -33,7 +33,6 @@ pub(crate) enum Op {
 }
 
 /// Everything a run needs.
-#[derive(Debug)]
 pub(crate) struct Plan {
     pub(crate) op: Op,
     pub(crate) source: Source,
@@ -45,7 +44,6 @@ pub(crate) struct Plan {
     pub(crate) config: Config,
 }
 
-#[derive(Debug)]
 struct Job {
     line: u64,
     id: String,

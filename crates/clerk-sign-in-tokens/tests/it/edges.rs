@@ -243,12 +243,12 @@ fn a_torn_last_line_never_glues_and_never_costs_a_second_token() {
     );
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("line 10"), "the torn line is reported: {err}");
     // One token per user, and the file holds them all.
     let tokens = mock.tokens();
-    assert_eq!(tokens.len(), 20, "{err}");
+    assert_eq!(tokens.len(), 20, "no user got two tokens: {err}");
     let per_user: BTreeSet<&str> = tokens.iter().map(|t| t.user_id.as_str()).collect();
     assert_eq!(per_user.len(), 20, "no user got two tokens");
+    assert!(err.contains("line 10"), "the torn line is reported: {err}");
     let file = std::fs::read_to_string(&minted).unwrap();
     let lines: Vec<&str> = file.lines().collect();
     assert_eq!(lines.len(), 20);
@@ -410,7 +410,6 @@ fn a_second_ctrl_c_exits_within_a_second_while_stdout_is_stuck() {
         last = now;
         stalled
     });
-    assert!(last < 600, "the run stalled on the pipe");
     interrupt(&child);
     std::thread::sleep(Duration::from_millis(200));
     let second = Instant::now();
@@ -426,7 +425,7 @@ fn a_second_ctrl_c_exits_within_a_second_while_stdout_is_stuck() {
         std::thread::sleep(Duration::from_millis(10));
     };
     let took = second.elapsed();
-    assert!(took < Duration::from_millis(1500), "{took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
     assert_eq!(status.code(), Some(130));
     let mut written = Vec::new();
     child
