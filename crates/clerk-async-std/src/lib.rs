@@ -108,8 +108,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub use clerk_core;
 pub use clerk_core::{
-    Config, CreateSignInToken, Error, ErrorKind, Operation, RateLimit, RetryPolicy,
-    RevokeSignInToken, SecretString, SignInToken, SignInTokenStatus, Timestamp,
+    Config, CreateSignInToken, EmailAddress, EmailMatch, Error, ErrorKind, ListUsers, Operation,
+    RateLimit, RetryPolicy, RevokeSignInToken, SecretString, SignInToken, SignInTokenStatus,
+    Timestamp, User,
 };
 /// The rustls this crate is built with, for [`Client::with_tls_config`].
 pub use rustls;
@@ -203,24 +204,7 @@ impl Client {
         &self.gate
     }
 
-    /// Creates a sign-in token: `POST /sign_in_tokens`.
-    ///
-    /// # Errors
-    /// Whatever [`send`](Self::send) reports.
-    pub async fn create_sign_in_token(
-        &self,
-        request: CreateSignInToken,
-    ) -> Result<SignInToken, Error> {
-        self.send(request).await
-    }
-
-    /// Revokes a pending sign-in token: `POST /sign_in_tokens/{id}/revoke`.
-    ///
-    /// # Errors
-    /// Whatever [`send`](Self::send) reports.
-    pub async fn revoke_sign_in_token(&self, sign_in_token_id: &str) -> Result<SignInToken, Error> {
-        self.send(RevokeSignInToken::new(sign_in_token_id)).await
-    }
+    clerk_core::client_conveniences!(async);
 
     /// Sends any operation, retrying as the config's [`RetryPolicy`] and
     /// [`clerk_core::Call`] decide, sleeping on async-std's timer (async-io's,

@@ -17,8 +17,9 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::{
-    Call, Config, CreateSignInToken, Delivery, ErrorKind, Operation, Outcome, RetryPolicy,
-    RevokeSignInToken, Step, Timing, TransportError, TransportErrorKind,
+    Call, Config, CreateSignInToken, Delivery, EmailMatch, ErrorKind, ListUsers, Operation,
+    Outcome, RetryPolicy, RevokeSignInToken, Step, Timing, TransportError, TransportErrorKind,
+    User,
 };
 
 const CONTENT_TYPES: [&str; 6] = [
@@ -58,9 +59,60 @@ pub fn response_from_bytes(data: &[u8]) -> Response<&[u8]> {
     response
 }
 
-fn check_reply<O: Operation>(operation: &O, response: &Response<&[u8]>) {
+/// What the fuzz harness knows of one operation. Fuzzing a new operation's
+/// reply parser and request builder takes an impl of this trait and one
+/// entry in [`OPERATIONS`]; the `reply` and `build_request` targets and the
+/// corpus replay read that table.
+pub trait FuzzOperation: Operation + Sized {
+    /// A valid operation whose replies the `reply` target parses.
+    fn sample() -> Self;
+
+    /// Checks a successful parse beyond "no panic" (the default checks
+    /// nothing more).
+    fn check_output(&self, output: &Self::Output) {
+        let _ = output;
+    }
+
+    /// Builds the operation from arbitrary arguments and checks the request
+    /// it builds, or that the refusal names the right argument.
+    fn check_build(args: [&str; 2], config: &Config);
+}
+
+/// One operation in the fuzz harness.
+#[derive(Debug)]
+pub struct Entry {
+    /// The operation's [`Operation::NAME`].
+    pub name: &'static str,
+    /// Parses a reply with the operation's sample and checks the result.
+    pub reply: fn(&Response<&[u8]>),
+    /// [`FuzzOperation::check_build`].
+    pub build: fn([&str; 2], &Config),
+}
+
+const fn entry<O: FuzzOperation>() -> Entry {
+    Entry {
+        name: O::NAME,
+        reply: check_reply::<O>,
+        build: O::check_build,
+    }
+}
+
+/// Every operation of the crate. The `reply` target's first input byte
+/// picks one (modulo the length, so inputs written for the first entries
+/// keep their meaning when one is added at the end).
+pub const OPERATIONS: &[Entry] = &[
+    entry::<CreateSignInToken>(),
+    entry::<RevokeSignInToken>(),
+    entry::<ListUsers>(),
+];
+
+fn check_reply<O: FuzzOperation>(response: &Response<&[u8]>) {
+    let operation = O::sample();
     match operation.parse_response(response) {
-        Ok(_) => assert!(response.status().is_success()),
+        Ok(output) => {
+            assert!(response.status().is_success());
+            operation.check_output(&output);
+        }
         Err(e) => {
             assert_eq!(e.status(), Some(response.status()));
             assert_eq!(e.attempts(), 1);
@@ -70,22 +122,22 @@ fn check_reply<O: Operation>(operation: &O, response: &Response<&[u8]>) {
                     assert!(u.excerpt.is_empty());
                 }
             }
+            if let ErrorKind::Decode(d) = e.kind() {
+                assert!(d.message.len() <= 512, "{}", d.message);
+            }
             let _ = (e.to_string(), format!("{e:?}"));
         }
     }
 }
 
-/// The create operation's reply path.
-pub fn create_response(data: &[u8]) {
-    check_reply(
-        &CreateSignInToken::new("user_1"),
-        &response_from_bytes(data),
-    );
-}
-
-/// The revoke operation's reply path.
-pub fn revoke_response(data: &[u8]) {
-    check_reply(&RevokeSignInToken::new("sit_1"), &response_from_bytes(data));
+/// Any operation's reply path: the first byte picks the operation in
+/// [`OPERATIONS`], the rest is a reply as [`response_from_bytes`] reads it.
+pub fn reply(data: &[u8]) {
+    let [selector, rest @ ..] = data else {
+        return;
+    };
+    let entry = &OPERATIONS[usize::from(*selector) % OPERATIONS.len()];
+    (entry.reply)(&response_from_bytes(rest));
 }
 
 /// The error body decoder, alone and through a 4xx reply.
@@ -112,12 +164,18 @@ pub fn retry_after(data: &[u8]) {
     }
 }
 
-/// Request building with arbitrary ids, user ids and base URLs.
+/// Request building with arbitrary arguments and base URLs, for every
+/// operation in [`OPERATIONS`].
+///
+/// Input: text (lossy UTF-8) `arg0 \x01 arg1 \x01 base`; each operation
+/// reads the two arguments its own way (revoke takes `arg0` as the token
+/// id, create `arg1` as the user id, the user list the lines of both as
+/// values).
 pub fn build_request(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let mut parts = text.splitn(3, '\u{1}');
-    let id = parts.next().unwrap_or_default();
-    let user = parts.next().unwrap_or_default();
+    let first = parts.next().unwrap_or_default();
+    let second = parts.next().unwrap_or_default();
     let base = parts.next();
     let mut config = Config::new("sk_test_fuzz").expect("a fixed key is valid");
     if let Some(base) = base {
@@ -126,40 +184,169 @@ pub fn build_request(data: &[u8]) {
             Err(e) => assert_eq!(e.invalid_argument(), Some("base_url")),
         }
     }
-    match RevokeSignInToken::new(id).build_request(&config) {
-        Ok(request) => {
-            let base: http::Uri = config
-                .base_url()
-                .parse()
-                .expect("a validated base URL parses");
-            let prefix = base.path().trim_end_matches('/');
-            let path = request.uri().path();
-            let rest = path.strip_prefix(prefix).expect("the base path is kept");
-            let segment = rest
-                .strip_prefix("/sign_in_tokens/")
-                .and_then(|r| r.strip_suffix("/revoke"))
-                .expect("the route is kept");
-            assert!(!segment.contains('/'), "{path}");
-            let decoded = percent_encoding::percent_decode_str(segment)
-                .decode_utf8()
-                .expect("the encoding of a str decodes");
-            assert_eq!(decoded, id);
-            assert_eq!(request.uri().query(), None);
-        }
-        Err(e) => {
-            assert!(id.is_empty() || id == "." || id == "..");
-            assert_eq!(e.invalid_argument(), Some("sign_in_token_id"));
+    for entry in OPERATIONS {
+        (entry.build)([first, second], &config);
+    }
+}
+
+/// The base URL's path, without a trailing `/`.
+fn base_path(config: &Config) -> String {
+    let base: http::Uri = config
+        .base_url()
+        .parse()
+        .expect("a validated base URL parses");
+    base.path().trim_end_matches('/').to_owned()
+}
+
+/// Nothing a request's `Debug` shows holds the key.
+fn check_debug(request: &http::Request<Vec<u8>>) {
+    assert!(!format!("{request:?}").contains("sk_test_fuzz"));
+}
+
+impl FuzzOperation for CreateSignInToken {
+    fn sample() -> Self {
+        Self::new("user_1")
+    }
+
+    fn check_build([_, user]: [&str; 2], config: &Config) {
+        match Self::new(user).build_request(config) {
+            Ok(request) => {
+                check_debug(&request);
+                let body: serde_json::Value =
+                    serde_json::from_slice(request.body()).expect("the body is JSON");
+                assert_eq!(body["user_id"], user);
+            }
+            Err(e) => {
+                assert!(user.is_empty());
+                assert_eq!(e.invalid_argument(), Some("user_id"));
+            }
         }
     }
-    match CreateSignInToken::new(user).build_request(&config) {
-        Ok(request) => {
-            let body: serde_json::Value =
-                serde_json::from_slice(request.body()).expect("the body is JSON");
-            assert_eq!(body["user_id"], user);
+}
+
+impl FuzzOperation for RevokeSignInToken {
+    fn sample() -> Self {
+        Self::new("sit_1")
+    }
+
+    fn check_build([id, _]: [&str; 2], config: &Config) {
+        match Self::new(id).build_request(config) {
+            Ok(request) => {
+                check_debug(&request);
+                let prefix = base_path(config);
+                let path = request.uri().path();
+                let rest = path.strip_prefix(&prefix).expect("the base path is kept");
+                let segment = rest
+                    .strip_prefix("/sign_in_tokens/")
+                    .and_then(|r| r.strip_suffix("/revoke"))
+                    .expect("the route is kept");
+                assert!(!segment.contains('/'), "{path}");
+                let decoded = percent_encoding::percent_decode_str(segment)
+                    .decode_utf8()
+                    .expect("the encoding of a str decodes");
+                assert_eq!(decoded, id);
+                assert_eq!(request.uri().query(), None);
+            }
+            Err(e) => {
+                assert!(id.is_empty() || id == "." || id == "..");
+                assert_eq!(e.invalid_argument(), Some("sign_in_token_id"));
+            }
         }
-        Err(e) => {
-            assert!(user.is_empty());
-            assert_eq!(e.invalid_argument(), Some("user_id"));
+    }
+}
+
+impl FuzzOperation for ListUsers {
+    fn sample() -> Self {
+        Self::by_email_addresses(["ann@example.com"])
+    }
+
+    /// Every address of every user matches that user, alone or among
+    /// others; a decoded list re-encodes to itself.
+    fn check_output(&self, users: &Vec<User>) {
+        let json = serde_json::to_vec(users).expect("decoded users encode");
+        let again: Vec<User> = serde_json::from_slice(&json).expect("encoded users decode");
+        assert_eq!(&again, users);
+        let addresses: Vec<&str> = users
+            .iter()
+            .flat_map(|u| u.email_addresses.iter().map(|e| e.email_address.as_str()))
+            .collect();
+        let matches = crate::match_email_addresses(&addresses, users);
+        let owners = users
+            .iter()
+            .flat_map(|u| u.email_addresses.iter().map(move |_| u.id.as_str()));
+        for (owner, found) in owners.zip(&matches) {
+            match found {
+                EmailMatch::Found(id) => assert_eq!(id, owner),
+                EmailMatch::Ambiguous(ids) => {
+                    assert!(ids.len() > 1 && ids.iter().any(|id| id == owner));
+                }
+                EmailMatch::NotFound => panic!("a user's own address was not found"),
+            }
+        }
+    }
+
+    fn check_build([a, b]: [&str; 2], config: &Config) {
+        let values: Vec<&str> = a.split('\n').chain(b.split('\n')).collect();
+        let sendable = values.len() <= crate::MAX_LOOKUP_VALUES && !values.contains(&"");
+        for by_email in [true, false] {
+            let operation = if by_email {
+                Self::by_email_addresses(values.iter().copied())
+            } else {
+                Self::by_external_ids(values.iter().copied())
+            };
+            let param = operation.filter().param();
+            match operation.build_request(config) {
+                Ok(request) => {
+                    check_debug(&request);
+                    assert!(sendable);
+                    assert!(
+                        request
+                            .headers()
+                            .get(http::header::CONTENT_LENGTH)
+                            .is_none()
+                    );
+                    assert_eq!(request.uri().path(), format!("{}/users", base_path(config)));
+                    let query = request.uri().query().expect("a query");
+                    assert!(query.len() <= crate::MAX_LOOKUP_QUERY_BYTES);
+                    let sent: Vec<String> = query
+                        .split('&')
+                        .filter_map(|pair| pair.strip_prefix(param)?.strip_prefix('='))
+                        .map(|v| {
+                            let v = percent_encoding::percent_decode_str(v)
+                                .decode_utf8()
+                                .expect("the encoding of a str decodes");
+                            if by_email {
+                                v.into_owned()
+                            } else {
+                                // The `+` that makes a signed id literal.
+                                let literal =
+                                    v.strip_prefix('+').filter(|r| r.starts_with(['+', '-']));
+                                literal.unwrap_or(&v).to_owned()
+                            }
+                        })
+                        .collect();
+                    assert_eq!(sent, values);
+                    assert!(query.ends_with("&limit=500"));
+                }
+                Err(e) => {
+                    let arg = e.invalid_argument();
+                    assert!(arg == Some(param) || arg == Some("base_url"), "{arg:?}");
+                    if sendable && arg == Some(param) {
+                        // Refused only for its length.
+                        let cost: usize = values
+                            .iter()
+                            .map(|v| {
+                                let encoded = percent_encoding::utf8_percent_encode(
+                                    v,
+                                    crate::sign_in_tokens::SEGMENT,
+                                );
+                                param.len() + 2 + encoded.to_string().len() + 3
+                            })
+                            .sum();
+                        assert!(cost > crate::MAX_LOOKUP_QUERY_BYTES - 32, "{cost}");
+                    }
+                }
+            }
         }
     }
 }

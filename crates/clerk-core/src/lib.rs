@@ -3,12 +3,14 @@
 //! A sign-in token lets a backend mint a one-time credential with which a
 //! given user signs in without a password: magic links, support
 //! impersonation, onboarding. This crate knows Clerk's API for creating and
-//! revoking them; it knows nothing of sockets, clocks or runtimes.
+//! revoking them, and for finding the users they are for by email address;
+//! it knows nothing of sockets, clocks or runtimes.
 //!
 //! **In scope:** building [`http::Request`] values ([`CreateSignInToken`],
-//! [`RevokeSignInToken`]), parsing [`http::Response`] values into a
-//! [`SignInToken`] or a typed [`Error`], and deciding retries ([`Call`],
-//! [`RetryPolicy`]).
+//! [`RevokeSignInToken`], [`ListUsers`]), parsing [`http::Response`] values
+//! into a [`SignInToken`], a list of [`User`]s or a typed [`Error`],
+//! matching email addresses to users and batching them ([`users`]), and
+//! deciding retries ([`Call`], [`RetryPolicy`]).
 //!
 //! **Out of scope:** sending anything. No sockets, files, clock, sleeping,
 //! threads, random numbers or async runtime: time and randomness come in as
@@ -52,7 +54,12 @@
 //! - An empty `user_id`, an empty `org_id` when one is given, an empty token
 //!   id and the token ids `.` and `..` are refused before sending.
 //! - A base URL carrying `user:pass@`, a query or a fragment is refused.
-//! - A success body must say `"object": "sign_in_token"`.
+//! - A sign-in token's success body must say `"object": "sign_in_token"`;
+//!   a user's may omit `object` but may not name another object.
+//! - A GET sends no `Content-Length`; a POST without a body sends
+//!   `Content-Length: 0`.
+//! - A reply larger than the body cap is not retried: the same request
+//!   would get the same reply.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -67,6 +74,7 @@
 )]
 
 mod config;
+mod conveniences;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -78,6 +86,7 @@ pub mod response;
 pub mod retry;
 mod secret;
 mod sign_in_tokens;
+pub mod users;
 
 pub use config::{
     Config, DEFAULT_API_VERSION, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
@@ -94,8 +103,12 @@ pub use model::{ClerkError, ClerkErrors, SignInToken, SignInTokenStatus, Timesta
 pub use operation::{Idempotency, Operation};
 pub use response::{
     CLERK_TRACE_ID, is_json_content_type, parse_clerk_errors, parse_json_response,
-    parse_retry_after,
+    parse_json_response_naming, parse_retry_after,
 };
 pub use retry::{Admit, Call, Outcome, RetryPolicy, Step, Timing, jitter_from_bits};
 pub use secret::SecretString;
 pub use sign_in_tokens::{CLERK_API_VERSION, CreateSignInToken, RevokeSignInToken};
+pub use users::{
+    EmailAddress, EmailLookup, EmailMatch, ListUsers, MAX_LIST_LIMIT, MAX_LOOKUP_QUERY_BYTES,
+    MAX_LOOKUP_VALUES, User, UserFilter, email_lookup_batches, match_email_addresses,
+};

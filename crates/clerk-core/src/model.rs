@@ -131,6 +131,20 @@ impl<'de> Deserialize<'de> for SignInTokenStatus {
 /// The value of a SignInToken's `object` field.
 const SIGN_IN_TOKEN_OBJECT: &str = "sign_in_token";
 
+/// The names a decode error about a SignInToken may quote and keep: its
+/// field names and its tag.
+pub(crate) const SIGN_IN_TOKEN_FIELDS: &[&str] = &[
+    "object",
+    "id",
+    "status",
+    "user_id",
+    "token",
+    "url",
+    "created_at",
+    "updated_at",
+    SIGN_IN_TOKEN_OBJECT,
+];
+
 /// A sign-in token: a one-time credential with which a user signs in.
 ///
 /// Decoding ignores fields Clerk adds later and keeps status values it
@@ -176,7 +190,7 @@ pub struct SignInToken {
 /// The wire form: what Clerk sends, field for field.
 #[derive(Serialize, Deserialize)]
 struct SignInTokenWire {
-    object: ObjectTag,
+    object: ObjectTag<SignInTokenObject>,
     id: String,
     status: SignInTokenStatus,
     user_id: String,
@@ -188,41 +202,68 @@ struct SignInTokenWire {
     updated_at: Timestamp,
 }
 
-/// The `object` field of a SignInToken: only `"sign_in_token"` decodes, so
-/// a reply holding another Clerk object fails where that field is.
-#[derive(Clone, Copy)]
-struct ObjectTag;
+/// Names the `object` tag one Clerk object carries.
+pub(crate) trait ObjectName {
+    /// The tag's value, such as `sign_in_token`.
+    const NAME: &'static str;
+}
 
-impl Serialize for ObjectTag {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(SIGN_IN_TOKEN_OBJECT)
+/// The `object` field of a Clerk object: only the value its [`ObjectName`]
+/// names decodes, so a reply holding another Clerk object fails where that
+/// field is.
+pub(crate) struct ObjectTag<N>(std::marker::PhantomData<N>);
+
+impl<N> ObjectTag<N> {
+    pub(crate) const fn new() -> Self {
+        Self(std::marker::PhantomData)
     }
 }
 
-impl<'de> Deserialize<'de> for ObjectTag {
+impl<N> Clone for ObjectTag<N> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<N> Copy for ObjectTag<N> {}
+
+impl<N: ObjectName> Serialize for ObjectTag<N> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(N::NAME)
+    }
+}
+
+impl<'de, N: ObjectName> Deserialize<'de> for ObjectTag<N> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TagVisitor;
-        impl Visitor<'_> for TagVisitor {
-            type Value = ObjectTag;
+        struct TagVisitor<N>(std::marker::PhantomData<N>);
+        impl<N: ObjectName> Visitor<'_> for TagVisitor<N> {
+            type Value = ObjectTag<N>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "the string `{SIGN_IN_TOKEN_OBJECT}`")
+                write!(f, "the string `{}`", N::NAME)
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ObjectTag, E> {
-                if v == SIGN_IN_TOKEN_OBJECT {
-                    Ok(ObjectTag)
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ObjectTag<N>, E> {
+                if v == N::NAME {
+                    Ok(ObjectTag::new())
                 } else {
                     Err(E::invalid_value(de::Unexpected::Str(v), &self))
                 }
             }
         }
-        deserializer.deserialize_str(TagVisitor)
+        deserializer.deserialize_str(TagVisitor(std::marker::PhantomData))
     }
+}
+
+/// The tag of a SignInToken.
+pub(crate) struct SignInTokenObject;
+
+impl ObjectName for SignInTokenObject {
+    const NAME: &'static str = SIGN_IN_TOKEN_OBJECT;
 }
 
 impl From<SignInTokenWire> for SignInToken {
     fn from(wire: SignInTokenWire) -> Self {
         let SignInTokenWire {
-            object: ObjectTag,
+            object: _,
             id,
             status,
             user_id,
@@ -246,7 +287,7 @@ impl From<SignInTokenWire> for SignInToken {
 impl From<SignInToken> for SignInTokenWire {
     fn from(t: SignInToken) -> Self {
         Self {
-            object: ObjectTag,
+            object: ObjectTag::new(),
             id: t.id,
             status: t.status,
             user_id: t.user_id,

@@ -51,13 +51,50 @@ const MAX_TRACE_ID_BYTES: usize = 256;
 /// Parses a reply into `T`, or into the error that explains it, following
 /// the rules of this module.
 ///
-/// This is what every operation's `parse_response` does; it is public so an
-/// operation defined outside this crate can do the same.
+/// A [`Decode`](ErrorKind::Decode) error's message blanks every value the
+/// decoder quotes from the body, names included; an operation that knows
+/// its shape's field names keeps them with
+/// [`parse_json_response_naming`]. It is public so an operation defined
+/// outside this crate can read its replies as this crate's do.
 ///
 /// # Errors
 /// [`Api`](ErrorKind::Api), [`UnexpectedResponse`](ErrorKind::UnexpectedResponse)
 /// or [`Decode`](ErrorKind::Decode), as the table above says.
 pub fn parse_json_response<T, B>(response: &Response<B>) -> Result<T, Error>
+where
+    T: DeserializeOwned,
+    B: AsRef<[u8]>,
+{
+    parse_json_response_naming(response, &[])
+}
+
+/// As [`parse_json_response`], keeping in a decode error's message the
+/// names in `own_names` where the decoder quotes them in backticks
+/// (``missing field `id` ``): the field names and tags of the shape `T`
+/// decodes, which say what is wrong and hold nothing a server sent. Every
+/// other quoted value is blanked.
+///
+/// ```
+/// use clerk_core::{ErrorKind, parse_json_response_naming};
+///
+/// let reply = http::Response::builder()
+///     .status(200)
+///     .header("content-type", "application/json")
+///     .body(br#"{"name":"ann@example.com"}"#.to_vec())
+///     .unwrap();
+/// #[derive(serde::Deserialize, Debug)]
+/// struct Thing { #[allow(dead_code)] id: String }
+/// let err = parse_json_response_naming::<Thing, _>(&reply, &["id"]).unwrap_err();
+/// let ErrorKind::Decode(decode) = err.kind() else { unreachable!() };
+/// assert_eq!(decode.message, "missing field `id`");
+/// ```
+///
+/// # Errors
+/// As [`parse_json_response`].
+pub fn parse_json_response_naming<T, B>(
+    response: &Response<B>,
+    own_names: &[&str],
+) -> Result<T, Error>
 where
     T: DeserializeOwned,
     B: AsRef<[u8]>,
@@ -69,7 +106,7 @@ where
         if body.is_empty() || !has_json_content_type(headers) {
             return Err(unexpected(status, headers, body));
         }
-        serde_json::from_slice(body).map_err(|e| decode_error(status, &e))
+        serde_json::from_slice(body).map_err(|e| decode_error(status, &e, own_names))
     } else if status.is_client_error() || status.is_server_error() {
         Err(error_response(status, headers, body))
     } else {
@@ -235,7 +272,7 @@ fn truncate_str(s: &str, max: usize) -> &str {
     s.get(..end).unwrap_or_default()
 }
 
-fn decode_error(status: StatusCode, error: &serde_json::Error) -> Error {
+fn decode_error(status: StatusCode, error: &serde_json::Error, own_names: &[&str]) -> Error {
     use serde_json::error::Category;
     let category = match error.classify() {
         Category::Eof => DecodeCategory::Eof,
@@ -244,41 +281,21 @@ fn decode_error(status: StatusCode, error: &serde_json::Error) -> Error {
     };
     Error::from_kind_after_one_attempt(ErrorKind::Decode(DecodeError {
         status,
-        message: redact_decode_message(&error.to_string()),
+        message: redact_decode_message(&error.to_string(), own_names),
         category,
         line: error.line(),
         column: error.column(),
     }))
 }
 
-/// Names the decoder may quote in backticks that are this crate's own (field
-/// names of the documented shapes and the `object` tag), so they are kept:
-/// ``missing field `id` `` says what is wrong and holds nothing a server sent.
-const OWN_NAMES: &[&str] = &[
-    "object",
-    "id",
-    "status",
-    "user_id",
-    "token",
-    "url",
-    "created_at",
-    "updated_at",
-    "sign_in_token",
-    "errors",
-    "message",
-    "long_message",
-    "code",
-    "meta",
-    "clerk_trace_id",
-];
-
 /// Takes the position suffix off a decoder message and blanks every value
 /// in it that came from the body. The decoder quotes the offending input,
 /// in double quotes (`invalid type: string "…", expected i64`) or in
 /// backticks (``invalid value: integer `…`, expected …``, ``unknown field
-/// `…` ``), and either may be a credential. Backticked names of this
-/// crate's own shapes are kept.
-fn redact_decode_message(message: &str) -> String {
+/// `…` ``), and either may be a credential or personal data. Backticked
+/// values listed in `own_names` (the decoded shape's own field names) are
+/// kept.
+fn redact_decode_message(message: &str, own_names: &[&str]) -> String {
     let message = match message.rfind(" at line ") {
         Some(i) => message.get(..i).unwrap_or(message),
         None => message,
@@ -302,7 +319,7 @@ fn redact_decode_message(message: &str) -> String {
             None => (body, ""),
         };
         out.push(quote);
-        if quote == '`' && OWN_NAMES.contains(&value) {
+        if quote == '`' && own_names.contains(&value) {
             out.push_str(value);
         } else {
             out.push('…');
@@ -425,26 +442,34 @@ mod tests {
 
     #[test]
     fn redaction_handles_escapes_and_unterminated_quotes() {
+        const NAMES: &[&str] = crate::model::SIGN_IN_TOKEN_FIELDS;
         assert_eq!(
-            redact_decode_message(r#"invalid type: string "a\"b", expected x at line 1 column 2"#),
+            redact_decode_message(
+                r#"invalid type: string "a\"b", expected x at line 1 column 2"#,
+                NAMES
+            ),
             r#"invalid type: string "…", expected x"#
         );
-        assert_eq!(redact_decode_message(r#"odd "abc"#), r#"odd "…""#);
+        assert_eq!(redact_decode_message(r#"odd "abc"#, NAMES), r#"odd "…""#);
         assert_eq!(
-            redact_decode_message("missing field `id` at line 1 column 9"),
+            redact_decode_message("missing field `id` at line 1 column 9", NAMES),
             "missing field `id`"
         );
         // Backticked values a server sent are blanked; the crate's own names stay.
         assert_eq!(
             redact_decode_message(
-                "invalid value: integer `4242424242`, expected the string `sign_in_token`"
+                "invalid value: integer `4242424242`, expected the string `sign_in_token`",
+                NAMES
             ),
             "invalid value: integer `…`, expected the string `sign_in_token`"
         );
         assert_eq!(
-            redact_decode_message("unknown field `sk_test_abc`, expected `id` or `object`"),
+            redact_decode_message(
+                "unknown field `sk_test_abc`, expected `id` or `object`",
+                NAMES
+            ),
             "unknown field `…`, expected `id` or `object`"
         );
-        assert_eq!(redact_decode_message("odd `sk_live_x"), "odd `…`");
+        assert_eq!(redact_decode_message("odd `sk_live_x", NAMES), "odd `…`");
     }
 }

@@ -26,6 +26,7 @@
 //! | --- | --- | --- |
 //! | transport failure, request not sent (connect refused, DNS, TLS handshake) | yes | yes |
 //! | transport failure, request maybe sent (timeout, reset) | only if opted in | yes |
+//! | reply body over the cap (`BodyTooLarge`) | no | no |
 //! | 429 | yes, after `Retry-After` | yes, after `Retry-After` |
 //! | 503 with `Retry-After` | yes, after `Retry-After` | yes, after `Retry-After` |
 //! | other 5xx, and 408 | only if opted in | yes |
@@ -55,7 +56,7 @@ use std::time::{Duration, Instant, SystemTime};
 use http::{Request, Response, StatusCode};
 
 use crate::config::Config;
-use crate::error::{Delivery, Error, ErrorKind, Throttled, TransportError};
+use crate::error::{Delivery, Error, ErrorKind, Throttled, TransportError, TransportErrorKind};
 use crate::gate::{Admission, Gate};
 use crate::operation::{Idempotency, Operation};
 
@@ -261,6 +262,8 @@ impl RetryPolicy {
             None => backoff,
         };
         let wait = match error.kind() {
+            // The same request would get the same reply, over the cap again.
+            ErrorKind::Transport(t) if t.kind == TransportErrorKind::BodyTooLarge => return None,
             ErrorKind::Transport(t) => match t.delivery {
                 Delivery::NotSent => backoff,
                 Delivery::MaybeSent if repeatable => backoff,
@@ -409,7 +412,6 @@ pub enum Step<T> {
 /// assert_eq!(call.attempts(), 2);
 /// # Ok::<(), clerk_core::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct Call<O> {
     operation: O,
     request: Request<Vec<u8>>,
@@ -418,6 +420,22 @@ pub struct Call<O> {
     waited: Duration,
     last_error: Option<Error>,
     gate: Option<(Gate, Instant)>,
+}
+
+/// Shows the request's method and path but not its query, which may hold
+/// personal data (a lookup's email addresses), nor its headers.
+impl<O: std::fmt::Debug> std::fmt::Debug for Call<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("operation", &self.operation)
+            .field("method", self.request.method())
+            .field("path", &self.request.uri().path())
+            .field("policy", &self.policy)
+            .field("attempts", &self.attempts)
+            .field("waited", &self.waited)
+            .field("last_error", &self.last_error)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<O: Operation> Call<O> {

@@ -12,16 +12,16 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::model::SignInToken;
+use crate::model::{SIGN_IN_TOKEN_FIELDS, SignInToken};
 use crate::operation::{Idempotency, Operation};
-use crate::response::parse_json_response;
+use crate::response::parse_json_response_naming;
 
 /// The request header that pins the API version.
 pub static CLERK_API_VERSION: HeaderName = HeaderName::from_static("clerk-api-version");
 
 /// Everything outside RFC 3986's unreserved set is percent-encoded in a path
 /// segment, so no id can add a `/`, `?` or `#`, or smuggle a `%`.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -155,11 +155,11 @@ impl Operation for CreateSignInToken {
         let mut url = String::with_capacity(config.base_url().len() + 16);
         url.push_str(config.base_url());
         url.push_str("/sign_in_tokens");
-        build(config, url, body, true)
+        build(config, Method::POST, url, Body::Json(body))
     }
 
     fn parse_response<B: AsRef<[u8]>>(&self, response: &Response<B>) -> Result<SignInToken, Error> {
-        parse_json_response(response)
+        parse_json_response_naming(response, SIGN_IN_TOKEN_FIELDS)
     }
 
     fn idempotency(&self) -> Idempotency {
@@ -232,11 +232,11 @@ impl Operation for RevokeSignInToken {
         url.push_str("/sign_in_tokens/");
         url.extend(utf8_percent_encode(id, SEGMENT));
         url.push_str("/revoke");
-        build(config, url, Vec::new(), false)
+        build(config, Method::POST, url, Body::Empty)
     }
 
     fn parse_response<B: AsRef<[u8]>>(&self, response: &Response<B>) -> Result<SignInToken, Error> {
-        parse_json_response(response)
+        parse_json_response_naming(response, SIGN_IN_TOKEN_FIELDS)
     }
 
     fn idempotency(&self) -> Idempotency {
@@ -244,11 +244,22 @@ impl Operation for RevokeSignInToken {
     }
 }
 
-fn build(
+/// What a request carries after its head.
+pub(crate) enum Body {
+    /// Nothing, and no framing header: a GET.
+    None,
+    /// An empty body, said with `Content-Length: 0`: a POST without one.
+    Empty,
+    /// A JSON document.
+    Json(Vec<u8>),
+}
+
+/// A request with the headers every operation sends.
+pub(crate) fn build(
     config: &Config,
+    method: Method,
     url: String,
-    body: Vec<u8>,
-    json_body: bool,
+    body: Body,
 ) -> Result<Request<Vec<u8>>, Error> {
     let uri = Uri::try_from(url)
         .map_err(|_| Error::invalid_request("base_url", "does not form a valid URL"))?;
@@ -257,16 +268,25 @@ fn build(
     headers.insert(CLERK_API_VERSION.clone(), config.api_version().clone());
     headers.insert(USER_AGENT, config.user_agent().clone());
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    if json_body {
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    } else {
-        // A POST without a body still says so (RFC 9110 §8.6): some proxies
-        // answer 411 otherwise, and hyper-based clients send no framing
-        // header at all for an empty body.
-        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
-    }
+    let body = match body {
+        // A GET has no body and says nothing of one (RFC 9110 §8.6: a user
+        // agent should not send `Content-Length` when the method defines
+        // no meaning for a body).
+        Body::None => Vec::new(),
+        Body::Empty => {
+            // A POST without a body still says so (RFC 9110 §8.6): some
+            // proxies answer 411 otherwise, and hyper-based clients send no
+            // framing header at all for an empty body.
+            headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+            Vec::new()
+        }
+        Body::Json(json) => {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            json
+        }
+    };
     let mut request = Request::new(body);
-    *request.method_mut() = Method::POST;
+    *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
     Ok(request)

@@ -155,8 +155,9 @@ use std::time::{Instant, SystemTime};
 
 pub use clerk_core;
 pub use clerk_core::{
-    Config, CreateSignInToken, Error, ErrorKind, Operation, RateLimit, RetryPolicy,
-    RevokeSignInToken, SecretString, SignInToken, SignInTokenStatus, Timestamp,
+    Config, CreateSignInToken, EmailAddress, EmailMatch, Error, ErrorKind, ListUsers, Operation,
+    RateLimit, RetryPolicy, RevokeSignInToken, SecretString, SignInToken, SignInTokenStatus,
+    Timestamp, User,
 };
 /// The ureq version this crate is built on, for [`Client::with_agent`].
 pub use ureq;
@@ -352,25 +353,7 @@ impl Client {
         &self.gate
     }
 
-    /// Creates a sign-in token.
-    ///
-    /// Not idempotent: after a failure where the request may have reached
-    /// Clerk, it is not retried unless the retry policy opts in.
-    ///
-    /// # Errors
-    /// See [`Error`]: invalid arguments, Clerk's refusal, an unexpected or
-    /// undecodable reply, or a transport failure.
-    pub fn create_sign_in_token(&self, request: CreateSignInToken) -> Result<SignInToken, Error> {
-        self.send(request)
-    }
-
-    /// Revokes a pending sign-in token.
-    ///
-    /// # Errors
-    /// As [`create_sign_in_token`](Self::create_sign_in_token).
-    pub fn revoke_sign_in_token(&self, sign_in_token_id: &str) -> Result<SignInToken, Error> {
-        self.send(RevokeSignInToken::new(sign_in_token_id))
-    }
+    clerk_core::client_conveniences!(blocking);
 
     /// Sends any operation, retrying as the configuration's
     /// [`RetryPolicy`] and [`clerk_core::Call`] decide; blocks the thread

@@ -857,3 +857,115 @@ fn built_requests_never_show_the_key() {
     );
     findings.assert_none("built requests");
 }
+
+/// Email addresses are personal data: a lookup's refusals, its decode
+/// errors, its `Debug` (the operation, the call, the lookup) and the
+/// errors of a reply that quotes them never show one. (Clerk's own error
+/// texts are shown as Clerk wrote them; this checks what the SDK writes.)
+#[test]
+fn lookups_never_show_the_email_addresses() {
+    use clerk_core::{EmailLookup, ListUsers, User};
+    const ANN: &str = "ann.audit+vip@example.com";
+    const BO: &str = "Bo.Audit@Example.org";
+    let mut secrets = fixed_secrets();
+    secrets.add("an email address", ANN);
+    secrets.add("an email address (local part)", "ann.audit");
+    secrets.add(
+        "an email address, percent-encoded",
+        "ann.audit%2Bvip%40example.com",
+    );
+    secrets.add("another email address", BO);
+    let mut findings = Findings::default();
+    let config = Config::new(KEY).unwrap();
+
+    let many: Vec<String> = (0..101).map(|i| format!("{i}{ANN}")).collect();
+    let long = format!("{ANN}{}", "x".repeat(7000));
+    let refused = [
+        ("an empty address", ListUsers::by_email_addresses([ANN, ""])),
+        ("101 addresses", ListUsers::by_email_addresses(many)),
+        (
+            "an address too long",
+            ListUsers::by_email_addresses([long.clone()]),
+        ),
+        (
+            "a limit of 0",
+            ListUsers::by_email_addresses([ANN]).with_limit(0),
+        ),
+    ];
+    for (name, operation) in refused {
+        findings.check(
+            &format!("ListUsers Debug ({name})"),
+            &format!("{operation:?} {operation:#?}"),
+            &secrets,
+        );
+        let error = operation.build_request(&config).unwrap_err();
+        assert!(
+            matches!(error.kind(), ErrorKind::InvalidRequest(_)),
+            "{error:?}"
+        );
+        findings.check_error(&format!("ListUsers refused ({name})"), &error, &secrets);
+    }
+    for addresses in [vec![ANN, ""], vec![BO, long.as_str()]] {
+        let error = EmailLookup::new(&addresses).unwrap_err();
+        findings.check_error("EmailLookup refused", &error, &secrets);
+    }
+
+    let operation = ListUsers::by_email_addresses([ANN, BO]);
+    let mut call = Call::new(&config, operation.clone()).unwrap();
+    findings.check(
+        "Call<ListUsers> Debug",
+        &format!("{call:?} {call:#?}"),
+        &secrets,
+    );
+    let mut lookup = EmailLookup::new(&[ANN, BO]).unwrap();
+    let request = lookup.next_request().unwrap();
+    findings.check(
+        "EmailLookup Debug",
+        &format!("{lookup:?} {request:?}"),
+        &secrets,
+    );
+    lookup.handle(Ok(vec![User::new("user_audit")])).unwrap();
+    findings.check(
+        "EmailLookup Debug (after a reply)",
+        &format!("{lookup:#?}"),
+        &secrets,
+    );
+
+    // Replies that put an address where a user's shape has none, or quote
+    // the request in a page that is not Clerk's.
+    let wrong_type = format!(r#"[{{"id":"u","created_at":"{ANN}"}}]"#);
+    let as_key = format!(
+        r#"[{{"id":"u","email_addresses":[{{"id":"i","email_address":["{ANN}"]}}],"{BO}":1}}]"#
+    );
+    let as_id = format!(r#"[{{"id":["{ANN}"]}}]"#);
+    let as_tag = format!(r#"[{{"object":"{ANN}","id":"u"}}]"#);
+    let truncated = format!(r#"[{{"id":"u","email_addresses":[{{"id":"i","email_address":"{ANN}"#);
+    let page = format!("<html>GET /v1/users?email_address={ANN}&email_address={BO}</html>");
+    let cases: Vec<ReplyCase<'_>> = vec![
+        ("an address as a timestamp", 200, vec![JSON], &wrong_type),
+        ("an address as a list", 200, vec![JSON], &as_key),
+        ("an address as an id", 200, vec![JSON], &as_id),
+        ("an address as the object tag", 200, vec![JSON], &as_tag),
+        ("a truncated list", 200, vec![JSON], &truncated),
+        (
+            "a 200 page quoting the request",
+            200,
+            vec![("content-type", "text/html")],
+            &page,
+        ),
+    ];
+    for (name, status, headers, body) in &cases {
+        let error = operation
+            .parse_response(&reply(*status, headers, body))
+            .unwrap_err();
+        findings.check_error(name, &error, &secrets);
+        let step = call.handle(Outcome::Response(reply(*status, headers, body)), timing());
+        findings.check(
+            &format!("Step Debug ({name})"),
+            &format!("{step:?}"),
+            &secrets,
+        );
+        call = Call::new(&config, operation.clone()).unwrap();
+    }
+    findings.assert_none("lookups");
+}

@@ -168,8 +168,9 @@ proptest! {
     fn reply_parsing_is_total(status in 100u16..1000, headers in header_pairs(), body in body()) {
         let response = build_response(status, &headers, body);
         for result in [
-            CreateSignInToken::new("u").parse_response(&response),
-            RevokeSignInToken::new("s").parse_response(&response),
+            CreateSignInToken::new("u").parse_response(&response).map(drop),
+            RevokeSignInToken::new("s").parse_response(&response).map(drop),
+            clerk_core::ListUsers::by_email_addresses(["a@x.io"]).parse_response(&response).map(drop),
         ] {
             match result {
                 Ok(_) => prop_assert!(response.status().is_success()),
@@ -427,5 +428,222 @@ proptest! {
         let wait = policy.backoff(retry, jitter);
         prop_assert!(wait <= policy.max_backoff());
         prop_assert!(wait >= policy.initial_backoff().min(policy.max_backoff()) / 2);
+    }
+}
+
+// ---- Finding users by email address --------------------------------------
+
+use clerk_core::{
+    EmailAddress, EmailMatch, ListUsers, MAX_LOOKUP_QUERY_BYTES, MAX_LOOKUP_VALUES, User,
+    email_lookup_batches, match_email_addresses,
+};
+
+/// Addresses as operators type them: ordinary ones, `+` tags, characters
+/// that mean something in a query (`&`, `=`, `#`, `%`, `;`, space), quotes,
+/// controls, non-ASCII, and whatever else a string can hold.
+fn address() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-zA-Z0-9._%+-]{1,24}@[a-zA-Z0-9.-]{1,16}\\.[a-z]{2,4}",
+        "[a-z]{1,8}\\+[a-z0-9+]{0,8}@example\\.com",
+        "[ &=#%;?/+\"'<>\\\\a-zé漢😀]{1,16}@[a-zA-Zß]{1,8}\\.io",
+        "[\\x00-\\x1f\\x7f]{1,3}[a-z]{0,4}",
+        "\\PC{1,30}",
+        any::<String>().prop_filter("non-empty", |s| !s.is_empty()),
+    ]
+}
+
+/// The values a request's query carries for `param`, decoded.
+fn query_values(request: &clerk_core::http::Request<Vec<u8>>, param: &str) -> Vec<String> {
+    let query = request.uri().query().unwrap_or_default();
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(name, _)| *name == param)
+        .map(|(_, value)| {
+            assert!(!value.contains(['+', ' ', '&', '#']), "{value}");
+            percent_encoding::percent_decode_str(value)
+                .decode_utf8()
+                .expect("the encoding of a str decodes")
+                .into_owned()
+        })
+        .collect()
+}
+
+fn fold(s: &str) -> String {
+    s.to_lowercase()
+}
+
+/// A pool of addresses differing in case and in `+` tags, so that
+/// duplicates and near-duplicates are common.
+fn pooled_address() -> impl Strategy<Value = String> {
+    (0usize..6, any::<u8>()).prop_map(|(i, case)| {
+        let base = [
+            "ann@example.com",
+            "ann+1@example.com",
+            "bo@example.com",
+            "cé@exämple.io",
+            "d&e=f@x.io",
+            "ß@x.io",
+        ][i];
+        base.chars()
+            .enumerate()
+            .map(|(n, c)| {
+                if case >> (n % 8) & 1 == 1 {
+                    c.to_uppercase().collect::<String>()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    })
+}
+
+fn users_from(owners: &[(u8, Vec<String>)]) -> Vec<User> {
+    owners
+        .iter()
+        .map(|(id, addresses)| {
+            addresses
+                .iter()
+                .enumerate()
+                .fold(User::new(format!("user_{id}")), |user, (n, a)| {
+                    user.with_email_address(EmailAddress::new(format!("idn_{id}_{n}"), a.clone()))
+                })
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn addresses_round_trip_through_the_query(
+        addresses in proptest::collection::vec(address(), 1..12),
+        offset in prop_oneof![Just(0u32), any::<u32>()],
+    ) {
+        let config = Config::new("sk_test_x").unwrap();
+        let request = ListUsers::by_email_addresses(addresses.clone())
+            .with_offset(offset)
+            .build_request(&config)
+            .unwrap();
+        prop_assert_eq!(request.method(), "GET");
+        prop_assert_eq!(request.uri().path(), "/v1/users");
+        prop_assert_eq!(query_values(&request, "email_address"), addresses.clone());
+        prop_assert_eq!(query_values(&request, "limit"), ["500"]);
+        let offsets = query_values(&request, "offset");
+        if offset == 0 {
+            prop_assert!(offsets.is_empty());
+        } else {
+            prop_assert_eq!(offsets, [offset.to_string()]);
+        }
+        prop_assert!(request.headers().get("content-length").is_none());
+        let shown = format!("{request:?} {:?}", ListUsers::by_email_addresses(addresses.clone()));
+        prop_assert!(!shown.contains("sk_test_x"));
+    }
+
+    #[test]
+    fn external_ids_round_trip_as_written(ids in proptest::collection::vec(address(), 1..12)) {
+        let config = Config::new("sk_test_x").unwrap();
+        let request = ListUsers::by_external_ids(ids.clone()).build_request(&config).unwrap();
+        let sent = query_values(&request, "external_id");
+        prop_assert_eq!(sent.len(), ids.len());
+        for (sent, id) in sent.iter().zip(&ids) {
+            // A leading sign is Clerk's include/exclude marker: the id is
+            // sent behind a `+` so it is looked up literally.
+            if id.starts_with(['+', '-']) {
+                prop_assert_eq!(sent.strip_prefix('+'), Some(id.as_str()));
+            } else {
+                prop_assert_eq!(sent, id);
+            }
+        }
+    }
+
+    #[test]
+    fn batches_fit_and_lose_or_repeat_nothing(
+        addresses in proptest::collection::vec(
+            prop_oneof![4 => pooled_address(), 4 => address(), 1 => "[a-z%é]{50,400}@x\\.io"],
+            0..400,
+        ),
+    ) {
+        let config = Config::new("sk_test_x").unwrap();
+        let batches = email_lookup_batches(&addresses);
+        let mut sent = Vec::new();
+        for batch in &batches {
+            prop_assert!(!batch.values().is_empty());
+            prop_assert!(batch.values().len() <= MAX_LOOKUP_VALUES);
+            let request = batch.build_request(&config).unwrap();
+            let query = request.uri().query().unwrap_or_default();
+            prop_assert!(query.len() <= MAX_LOOKUP_QUERY_BYTES, "{} bytes", query.len());
+            prop_assert!(request.uri().to_string().len() < 8 * 1024);
+            let values = query_values(&request, "email_address");
+            prop_assert_eq!(&values, batch.values());
+            sent.extend(values);
+        }
+        // Exactly the addresses given, first spelling of each case-folded
+        // address, in order.
+        let mut seen = std::collections::HashSet::new();
+        let want: Vec<String> = addresses
+            .iter()
+            .filter(|a| seen.insert(fold(a)))
+            .cloned()
+            .collect();
+        prop_assert_eq!(&sent, &want);
+        // As few requests as the count allows, unless the bytes force more.
+        let total: usize = sent.iter().map(|a| a.len() * 3 + 15).sum();
+        if total <= MAX_LOOKUP_QUERY_BYTES - 32 {
+            prop_assert_eq!(batches.len(), want.len().div_ceil(MAX_LOOKUP_VALUES));
+        }
+    }
+
+    #[test]
+    fn matching_is_case_insensitive_and_exact_about_ambiguity(
+        owners in proptest::collection::vec(
+            (any::<u8>(), proptest::collection::vec(pooled_address(), 0..3)),
+            0..8,
+        ),
+        asked in proptest::collection::vec(prop_oneof![pooled_address(), address()], 0..12),
+    ) {
+        let users = users_from(&owners);
+        let matches = match_email_addresses(&asked, &users);
+        prop_assert_eq!(matches.len(), asked.len());
+        for (address, got) in asked.iter().zip(&matches) {
+            // The model: every distinct user id with the address, in reply order.
+            let mut ids: Vec<String> = Vec::new();
+            for user in &users {
+                let has = user.email_addresses.iter().any(|e| fold(&e.email_address) == fold(address));
+                if has && !ids.contains(&user.id) {
+                    ids.push(user.id.clone());
+                }
+            }
+            let want = match ids.len() {
+                0 => EmailMatch::NotFound,
+                1 => EmailMatch::Found(ids.remove(0)),
+                _ => EmailMatch::Ambiguous(ids),
+            };
+            prop_assert_eq!(got, &want, "{:?}", address);
+        }
+    }
+
+    #[test]
+    fn user_lists_round_trip_through_the_reply_parser(
+        owners in proptest::collection::vec(
+            (any::<u8>(), proptest::collection::vec(address(), 0..3)),
+            0..6,
+        ),
+        external in proptest::option::of("\\PC*"),
+        created in any::<i64>(),
+    ) {
+        let mut users = users_from(&owners);
+        for user in &mut users {
+            user.external_id = external.clone();
+            user.created_at = created;
+        }
+        let body = serde_json::to_vec(&users).unwrap();
+        let reply = Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(body)
+            .unwrap();
+        let parsed = ListUsers::by_email_addresses(["a@x.io"]).parse_response(&reply).unwrap();
+        prop_assert_eq!(parsed, users);
     }
 }
