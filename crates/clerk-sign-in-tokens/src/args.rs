@@ -30,6 +30,10 @@ Examples:
   # The same with stdout (--resume reads FILE; appending to it is safe).
   clerk-sign-in-tokens create --user-ids users.txt --resume minted.jsonl >> minted.jsonl
 
+  # By email address: users are looked up 100 addresses a request; an
+  # address no user (or several users) has is a failed record, nothing minted.
+  clerk-sign-in-tokens create --emails addresses.txt --output minted.jsonl
+
   # Revoke everything that batch minted (run again: it finishes, exit 0).
   clerk-sign-in-tokens revoke --from minted.jsonl --output revoked.jsonl
 
@@ -105,15 +109,24 @@ pub(crate) enum Command {
 
 /// `create`'s arguments.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("input").required(true).args(["user_id", "user_ids"])))]
+#[command(group(ArgGroup::new("input").required(true).args(["user_id", "user_ids", "email", "emails"])))]
 pub(crate) struct CreateArgs {
     /// A user to mint a token for (repeatable).
     #[arg(long = "user-id", value_name = "ID")]
     pub(crate) user_id: Vec<String>,
     /// A file of user ids, one a line (`-` for stdin); blank lines and
     /// lines starting with `#` are skipped.
-    #[arg(long = "user-ids", value_name = "FILE", conflicts_with = "user_id")]
+    #[arg(long = "user-ids", value_name = "FILE")]
     pub(crate) user_ids: Option<PathBuf>,
+    /// A user to mint a token for, by email address (repeatable). Looked
+    /// up first (at most 100 addresses a request, paced like every call);
+    /// an address no user or several users have is a failed record.
+    #[arg(long = "email", value_name = "ADDRESS")]
+    pub(crate) email: Vec<String>,
+    /// A file of email addresses, one a line (`-` for stdin); blank lines
+    /// and lines starting with `#` are skipped.
+    #[arg(long = "emails", value_name = "FILE")]
+    pub(crate) emails: Option<PathBuf>,
     /// The tokens' lifetime, in seconds (Clerk's default: 30 days).
     #[arg(long, value_name = "N")]
     pub(crate) expires_in_seconds: Option<u64>,

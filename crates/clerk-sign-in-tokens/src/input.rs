@@ -24,6 +24,8 @@ pub(crate) enum LineFormat {
     /// One id a line with this prefix (`user_`, `sit_`); blank lines and
     /// `#` comments skipped.
     Ids(&'static str),
+    /// One email address a line; blank lines and `#` comments skipped.
+    Emails,
     /// An earlier create's records: the token id each one holds; records
     /// of failures skipped.
     CreatedTokens,
@@ -128,11 +130,19 @@ impl Iterator for Source {
                 return Some(Item { line, id });
             }
             match self.format {
+                LineFormat::Ids(_) | LineFormat::Emails
+                    if text.is_empty() || text.starts_with(b"#") => {}
                 LineFormat::Ids(prefix) => {
-                    if !text.is_empty() && !text.starts_with(b"#") {
-                        let id = check_id(text, prefix);
-                        return Some(Item { line, id });
-                    }
+                    return Some(Item {
+                        line,
+                        id: check_id(text, prefix),
+                    });
+                }
+                LineFormat::Emails => {
+                    return Some(Item {
+                        line,
+                        id: check_email(text),
+                    });
                 }
                 LineFormat::CreatedTokens => {
                     let ids = read_records(text)
@@ -164,6 +174,28 @@ pub(crate) fn check_id(text: &[u8], prefix: &str) -> Result<String, String> {
     }
 }
 
+/// The longest email address accepted (RFC 5321's path limit).
+const MAX_EMAIL_BYTES: usize = 320;
+
+/// An email address as the operator wrote it (one `@`, no spaces or
+/// control characters), or why the text is not one, never quoting it.
+pub(crate) fn check_email(text: &[u8]) -> Result<String, String> {
+    match std::str::from_utf8(text) {
+        Ok(address)
+            if address.len() <= MAX_EMAIL_BYTES
+                && address.matches('@').count() == 1
+                && !address.starts_with('@')
+                && !address.ends_with('@')
+                && !address.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Ok(address.to_owned())
+        }
+        _ => Err(format!(
+            "not an email address (one `@`, no spaces, at most {MAX_EMAIL_BYTES} bytes; one a line)"
+        )),
+    }
+}
+
 /// What one line of an earlier run's output says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Prior {
@@ -171,20 +203,15 @@ pub(crate) enum Prior {
     Blank,
     /// A record of a failure: nothing was minted or settled.
     Failed,
-    /// The input `key` (the address, or the id as read) is done: it got a
-    /// token (`token_id`) or a revoke was settled.
+    /// The input is done: it got a token (`token_id`) or was settled.
+    /// `keys`: the address (lowercased) and the id, those present.
     Done {
-        /// The address (lowercased) or the id.
-        key: String,
-        /// The token's id, when the record holds one.
+        keys: Vec<String>,
         token_id: Option<String>,
     },
-    /// A record cut short before it says what became of `key`: a token
-    /// may have been minted.
-    Unknown {
-        /// The address or the id, when that much was written.
-        key: Option<String>,
-    },
+    /// A record cut short before it says what became of its input: a
+    /// token may have been minted. `keys` as far as they were written.
+    Unknown { keys: Vec<String> },
     /// Not a record.
     NotARecord,
 }
@@ -249,11 +276,14 @@ pub(crate) fn read_record(text: &[u8]) -> Prior {
     let Some(fields) = record.as_object() else {
         return Prior::NotARecord;
     };
-    let key = fields
-        .get("email")
-        .and_then(Value::as_str)
-        .map(str::to_lowercase)
-        .or_else(|| fields.get("id").and_then(Value::as_str).map(str::to_owned));
+    let text = |name| fields.get(name).and_then(Value::as_str);
+    let keys: Vec<String> = [
+        text("email").map(str::to_lowercase),
+        text("id").map(str::to_owned),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let token_id = fields
         .get("token")
         .and_then(|t| t.get("id"))
@@ -261,16 +291,17 @@ pub(crate) fn read_record(text: &[u8]) -> Prior {
         .map(str::to_owned);
     let settled = fields.get("settled").is_some_and(|s| !s.is_null());
     if token_id.is_some() || settled {
-        return match key {
-            Some(key) => Prior::Done { key, token_id },
-            None => Prior::Unknown { key: None },
+        return if keys.is_empty() {
+            Prior::Unknown { keys }
+        } else {
+            Prior::Done { keys, token_id }
         };
     }
     if fields.get("error").is_some_and(|e| !e.is_null()) {
         return Prior::Failed;
     }
     if torn || fields.get("token").is_some() {
-        return Prior::Unknown { key };
+        return Prior::Unknown { keys };
     }
     Prior::NotARecord
 }
@@ -337,7 +368,7 @@ impl Resume {
             };
             for prior in priors {
                 match prior {
-                    Prior::Done { key, token_id } => {
+                    Prior::Done { keys, token_id } => {
                         if torn {
                             let token = token_id
                                 .and_then(|id| check_id(id.as_bytes(), "sit_").ok())
@@ -346,15 +377,15 @@ impl Resume {
                                 "{name} line {line}: cut short; its {token} counts as done"
                             ));
                         }
-                        self.done.insert(key);
+                        self.done.extend(keys);
                     }
-                    Prior::Unknown { key: Some(key) } => {
+                    Prior::Unknown { keys } if !keys.is_empty() => {
                         notes(format!(
                             "{name} line {line}: cut short before it says whether a token was minted; that input is not called again: check it by hand"
                         ));
-                        self.done.insert(key);
+                        self.done.extend(keys);
                     }
-                    Prior::Unknown { key: None } | Prior::NotARecord => {
+                    Prior::Unknown { .. } | Prior::NotARecord => {
                         notes(format!("{name} line {line}: not a whole record: ignored"));
                     }
                     Prior::Blank | Prior::Failed => {}
@@ -466,7 +497,7 @@ mod tests {
     #[test]
     fn a_record_cut_anywhere_tells_what_it_can() {
         let done = |id: &str| Prior::Done {
-            key: "user_1".into(),
+            keys: vec!["user_1".into()],
             token_id: Some(id.into()),
         };
         assert_eq!(read_record(WHOLE.as_bytes()), done("sit_1"));
@@ -481,7 +512,7 @@ mod tests {
                 assert_eq!(
                     prior,
                     Prior::Unknown {
-                        key: Some("user_1".into())
+                        keys: vec!["user_1".into()]
                     },
                     "{at}"
                 );

@@ -132,11 +132,17 @@ fn prepare(cli: Cli) -> Result<(Plan, Arc<Sink>), String> {
     };
     let (op, format, path, args) = match cli.command {
         Command::Create(c) => {
+            let by_email = !c.email.is_empty() || c.emails.is_some();
             let op = Op::Create {
                 expires_in_seconds: c.expires_in_seconds,
                 org_id: c.org_id,
+                by_email,
             };
-            (op, LineFormat::Ids("user_"), c.user_ids, c.user_id)
+            if by_email {
+                (op, LineFormat::Emails, c.emails, c.email)
+            } else {
+                (op, LineFormat::Ids("user_"), c.user_ids, c.user_id)
+            }
         }
         Command::Revoke(r) => {
             let op = Op::Revoke {

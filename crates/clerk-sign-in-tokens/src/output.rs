@@ -301,6 +301,9 @@ impl Sink {
                 Record { token: Some(_), .. } => c.succeeded += 1,
                 Record {
                     settled: Some(s), ..
+                } if s.state == "same_user" => c.skipped += 1,
+                Record {
+                    settled: Some(s), ..
                 } => {
                     c.settled += 1;
                     c.accepted += u64::from(s.state == "accepted");
@@ -346,6 +349,7 @@ impl Sink {
             (_, Some(e)) if e.kind == "invalid_input" => {
                 format!("argument {}: {}", record.line, e.message)
             }
+            (_, Some(e)) if e.kind == "not_found" || e.kind == "ambiguous" => e.message.clone(),
             (_, Some(e)) => match e.attempts {
                 0 | 1 => format!(
                     "{} ({} attempt{})",

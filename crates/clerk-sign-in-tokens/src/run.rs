@@ -4,15 +4,18 @@
 //! worker is one `async fn` for every runtime: a thread of its own per
 //! worker on ureq, a task on the async adapters. A stop closes the queue.
 
+use std::collections::HashMap;
 use std::io;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use async_std::channel::{Receiver, Sender};
 use clerk_core::{
-    Admission, Config, CreateSignInToken, Error, Gate, Operation, RateLimit, RevokeSignInToken,
+    Admission, Config, CreateSignInToken, EmailLookup, EmailMatch, Error, Gate, MAX_LOOKUP_VALUES,
+    Operation, RateLimit, RevokeSignInToken,
 };
 use futures_lite::FutureExt as _;
 
@@ -23,9 +26,11 @@ use crate::output::{ErrorRecord, Hold, Record, Settled, Sink};
 /// The operation applied to every input line.
 #[derive(Clone, Debug)]
 pub(crate) enum Op {
+    /// `by_email`: the input lines are email addresses, looked up first.
     Create {
         expires_in_seconds: Option<u64>,
         org_id: Option<String>,
+        by_email: bool,
     },
     /// `by_hand`: the ids were typed (arguments, `--ids`), not read from
     /// an earlier run's records: one Clerk does not know is a failure.
@@ -44,9 +49,11 @@ pub(crate) struct Plan {
     pub(crate) config: Config,
 }
 
+/// One line's work: the id to call with, and the address it came from.
 struct Job {
     line: u64,
     id: String,
+    email: Option<String>,
 }
 
 /// The adapter a run sends with.
@@ -78,10 +85,13 @@ impl Client {
 /// What every worker shares.
 struct Shared {
     op: Op,
-    /// The run's pacing of starts.
+    /// The run's pacing of starts (lookups included).
     gate: Gate,
     sink: Arc<Sink>,
+    resume: Resume,
 }
+
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Runs the plan to its end, or to the stop a first Ctrl-C or a failed
 /// write asks for. `Ok` holds the read error that ended the input early.
@@ -103,26 +113,45 @@ pub(crate) fn run(plan: Plan, sink: &Arc<Sink>) -> Result<Option<io::Error>, Str
     // when it waits; the client keeps the hold a 429 puts on every call.
     let config = config.with_pacing(None);
     let shared = Arc::new(Shared {
-        op,
         gate: Gate::new(false, pacing),
         sink: Arc::clone(sink),
+        resume,
+        op,
     });
     let (tx, jobs) = async_std::channel::bounded::<Job>(2 * n);
-    let closer = jobs.clone();
-    sink.on_stop(Box::new(move || {
-        closer.close();
-    }));
+    // Addresses wait here for their lookup, a batch at a time.
+    let (to_lookup, addresses) = async_std::channel::bounded::<Job>(MAX_LOOKUP_VALUES);
+    for queue in [jobs.clone(), addresses.clone()] {
+        sink.on_stop(Box::new(move || {
+            queue.close();
+        }));
+    }
+    let by_email = matches!(shared.op, Op::Create { by_email: true, .. });
+    let (reader_tx, mut lookup) = if by_email {
+        (to_lookup, Some((addresses, tx)))
+    } else {
+        (tx, None)
+    };
     let reader = {
-        let sink = Arc::clone(sink);
+        let shared = Arc::clone(&shared);
         thread::Builder::new()
             .name("input".into())
-            .spawn(move || read_input(source, &resume, &tx, &sink))
+            .spawn(move || read_input(source, &shared, &reader_tx))
             .map_err(|e| format!("could not start the input thread: {e}"))?
     };
-    let workers = |client: &Client| {
-        (0..n)
-            .map(|_| worker(Arc::clone(&shared), client.clone(), jobs.clone()))
-            .collect::<Vec<_>>()
+    let mut workers = |client: &Client| {
+        let mut tasks: Vec<Task> = (0..n)
+            .map(|_| Box::pin(worker(Arc::clone(&shared), client.clone(), jobs.clone())) as Task)
+            .collect();
+        if let Some((addresses, tx)) = lookup.take() {
+            tasks.push(Box::pin(resolve(
+                Arc::clone(&shared),
+                client.clone(),
+                addresses,
+                tx,
+            )));
+        }
+        tasks
     };
     let outcome = match runtime {
         Runtime::Ureq => clerk_ureq::Client::with_lazy_resolve(config)
@@ -188,12 +217,11 @@ pub(crate) fn run(plan: Plan, sink: &Arc<Sink>) -> Result<Option<io::Error>, Str
     outcome.map(|()| reader.join().unwrap_or(None))
 }
 
-fn read_input(
-    mut source: Source,
-    resume: &Resume,
-    tx: &Sender<Job>,
-    sink: &Sink,
-) -> Option<io::Error> {
+fn read_input(mut source: Source, shared: &Shared, tx: &Sender<Job>) -> Option<io::Error> {
+    let (sink, by_email) = (
+        &shared.sink,
+        matches!(shared.op, Op::Create { by_email: true, .. }),
+    );
     for item in source.by_ref() {
         let id = match item.id {
             _ if sink.stopped() => {
@@ -212,19 +240,19 @@ fn read_input(
                 );
                 continue;
             }
-            Ok(id) if resume.contains(&id) => {
+            Ok(id) if shared.resume.contains(&id) => {
                 sink.skipped();
                 continue;
             }
             Ok(id) => id,
         };
-        if tx
-            .send_blocking(Job {
-                line: item.line,
-                id,
-            })
-            .is_err()
-        {
+        let (id, email) = if by_email {
+            (String::new(), Some(id))
+        } else {
+            (id, None)
+        };
+        let line = item.line;
+        if tx.send_blocking(Job { line, id, email }).is_err() {
             sink.not_started();
             break;
         }
@@ -252,28 +280,129 @@ fn pacing_wait(gate: &Gate, client_gate: &Gate) -> Option<Duration> {
     )
 }
 
+/// Waits for the pacing (and any hold a 429 put on the client); `false`
+/// when the run stopped meanwhile.
+async fn pace(shared: &Shared, client: &Client) -> bool {
+    let sink = &shared.sink;
+    let mut waiting = false;
+    while !sink.stopped()
+        && let Some(wait) = pacing_wait(&shared.gate, client.gate())
+    {
+        if !waiting {
+            waiting = true;
+            sink.waiting(true);
+        }
+        async_io::Timer::after(wait).await;
+    }
+    if waiting {
+        sink.waiting(false);
+    }
+    !sink.stopped()
+}
+
 /// One worker: takes jobs until the queue is closed and empty.
 async fn worker(shared: Arc<Shared>, client: Client, jobs: Receiver<Job>) {
     while let Ok(job) = jobs.recv().await {
-        let sink = &shared.sink;
-        let mut waiting = false;
-        while !sink.stopped()
-            && let Some(wait) = pacing_wait(&shared.gate, client.gate())
-        {
-            if !waiting {
-                waiting = true;
-                sink.waiting(true);
-            }
-            async_io::Timer::after(wait).await;
-        }
-        if waiting {
-            sink.waiting(false);
-        }
-        if sink.stopped() {
-            sink.not_started();
+        if !pace(&shared, &client).await {
+            shared.sink.not_started();
             continue;
         }
-        guarded(sink, job.line, &job.id, call(&shared, &client, &job)).await;
+        guarded(
+            &shared.sink,
+            job.line,
+            &job.id,
+            call(&shared, &client, &job),
+        )
+        .await;
+    }
+}
+
+/// Turns addresses into jobs, [`MAX_LOOKUP_VALUES`] at a time: one
+/// lookup (clerk-core's batching and matching, paced like every call)
+/// per batch. An address no user has, or several have, is a failed
+/// record; a user found again (another address, another line) gets no
+/// second token.
+async fn resolve(shared: Arc<Shared>, client: Client, addresses: Receiver<Job>, jobs: Sender<Job>) {
+    let sink = &shared.sink;
+    let mut first_line: HashMap<String, u64> = HashMap::new();
+    loop {
+        let mut batch = Vec::new();
+        while batch.len() < MAX_LOOKUP_VALUES
+            && let Ok(job) = addresses.recv().await
+        {
+            batch.push(job);
+        }
+        if batch.is_empty() {
+            return;
+        }
+        let emails: Vec<&str> = batch.iter().filter_map(|j| j.email.as_deref()).collect();
+        let found = async {
+            let mut lookup = EmailLookup::new(&emails)?;
+            while let Some(request) = lookup.next_request() {
+                if !pace(&shared, &client).await {
+                    return Ok(None);
+                }
+                lookup.handle(client.send(request).await)?;
+            }
+            Ok(Some(lookup.finish()))
+        };
+        let found: Result<Option<Vec<EmailMatch>>, Error> = found.await;
+        for (i, mut job) in batch.into_iter().enumerate() {
+            let mut record = Record {
+                line: job.line,
+                email: job.email.as_deref(),
+                ..Record::default()
+            };
+            let found = match &found {
+                Ok(None) => {
+                    sink.not_started();
+                    continue;
+                }
+                Err(e) => Err(ErrorRecord::from_error(e)),
+                Ok(Some(matches)) => match &matches[i] {
+                    EmailMatch::Found(user) => Ok(user.clone()),
+                    EmailMatch::NotFound => Err(ErrorRecord::local(
+                        "not_found",
+                        "no user has this email address: nothing minted".into(),
+                    )),
+                    EmailMatch::Ambiguous(users) => Err(ErrorRecord::local(
+                        "ambiguous",
+                        format!(
+                            "{} users have this email address ({}): nothing minted",
+                            users.len(),
+                            users.join(" ")
+                        ),
+                    )),
+                },
+            };
+            let user = match found {
+                Ok(user) => user,
+                Err(error) => {
+                    record.error = Some(error);
+                    sink.deliver(&record, Hold::default());
+                    continue;
+                }
+            };
+            if shared.resume.contains(&user) {
+                sink.skipped();
+                continue;
+            }
+            if let Some(first) = first_line.get(&user) {
+                record.id = Some(&user);
+                let message = Some(format!("line {first} mints this user's token"));
+                record.settled = Some(Settled {
+                    state: "same_user",
+                    message,
+                });
+                sink.deliver(&record, Hold::default());
+                continue;
+            }
+            first_line.insert(user.clone(), job.line);
+            job.id = user;
+            if jobs.send(job).await.is_err() {
+                sink.not_started();
+            }
+        }
     }
 }
 
@@ -301,6 +430,7 @@ async fn call(shared: &Shared, client: &Client, job: &Job) {
     let sink = &shared.sink;
     let mut record = Record {
         line: job.line,
+        email: job.email.as_deref(),
         id: Some(&job.id),
         ..Record::default()
     };
@@ -309,6 +439,7 @@ async fn call(shared: &Shared, client: &Client, job: &Job) {
         Op::Create {
             expires_in_seconds,
             org_id,
+            ..
         } => {
             let mut request = CreateSignInToken::new(&job.id);
             if let Some(seconds) = expires_in_seconds {

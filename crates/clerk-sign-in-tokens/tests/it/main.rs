@@ -3,6 +3,7 @@
 
 mod cli;
 mod edges;
+mod emails;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
