@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -56,6 +56,18 @@ pub(crate) struct Record<'a> {
     pub(crate) settled: Option<Settled>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<ErrorRecord>,
+}
+
+impl<'a> Record<'a> {
+    /// A record of this input line, the rest to be filled in.
+    pub(crate) fn at(line: u64, email: Option<&'a str>, id: Option<&'a str>) -> Self {
+        Self {
+            line,
+            email,
+            id,
+            ..Self::default()
+        }
+    }
 }
 
 /// What a revoke found when the token was already not pending: `state`
@@ -170,7 +182,7 @@ pub(crate) struct Sink {
     format: Format,
     stop: AtomicBool,
     interrupted: AtomicBool,
-    waiting: AtomicUsize,
+    waiting: AtomicBool,
     progress: Option<ProgressBar>,
     started: Instant,
     on_stop: Mutex<Vec<StopHook>>,
@@ -209,7 +221,7 @@ impl Sink {
             format,
             stop: AtomicBool::new(false),
             interrupted: AtomicBool::new(false),
-            waiting: AtomicUsize::new(0),
+            waiting: AtomicBool::new(false),
             progress,
             started: Instant::now(),
             on_stop: Mutex::default(),
@@ -263,35 +275,36 @@ impl Sink {
         lock(&self.counts).not_started += 1;
     }
 
-    /// A call starts or stops waiting for the rate limit.
-    pub(crate) fn waiting(&self, waits: bool) {
-        if waits {
-            self.waiting.fetch_add(1, Ordering::SeqCst);
-        } else {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-        }
+    /// A call waits for the rate limit: the bar says so until the next
+    /// result.
+    pub(crate) fn waiting(&self) {
+        self.waiting.store(true, Ordering::SeqCst);
         self.refresh_message();
     }
 
-    /// Holds a minted token's id until its record is written: the second
-    /// Ctrl-C names it. Call it the moment the call returns.
-    pub(crate) fn hold(&self, token_id: &str) -> Hold {
-        let mut held = lock(&self.held);
-        held.0 += 1;
-        let n = held.0;
-        held.1.insert(n, token_id.to_owned());
-        Hold(Some(n))
+    /// A failed record.
+    pub(crate) fn fail(&self, mut record: Record<'_>, error: ErrorRecord) {
+        record.error = Some(error);
+        self.deliver(&record, false);
     }
 
     /// Writes and flushes one record and counts it by what it holds;
-    /// `false` when it could not be written (the run then stops). `hold`
-    /// is released either way: the caller owns what became of the token.
-    pub(crate) fn deliver(&self, record: &Record<'_>, hold: Hold) -> bool {
+    /// `false` when it could not be written (the run then stops). The
+    /// token of a record `minted` is held until then (the second Ctrl-C
+    /// names it); the caller owns what became of it.
+    pub(crate) fn deliver(&self, record: &Record<'_>, minted: bool) -> bool {
+        let hold = record.token.filter(|_| minted).map(|token| {
+            let mut held = lock(&self.held);
+            held.0 += 1;
+            let n = held.0;
+            held.1.insert(n, token.id.clone());
+            n
+        });
         let written = match self.format {
             Format::Records => self.write_json(record),
             Format::Single => self.print_single(record),
         };
-        if let Some(n) = hold.0 {
+        if let Some(n) = hold {
             lock(&self.held).1.remove(&n);
         }
         {
@@ -387,6 +400,7 @@ impl Sink {
 
     fn tick(&self) {
         if let Some(bar) = &self.progress {
+            self.waiting.store(false, Ordering::SeqCst);
             bar.inc(1);
             self.refresh_message();
         }
@@ -405,7 +419,7 @@ impl Sink {
         if c.skipped > 0 {
             let _ = write!(message, ", skipped {}", c.skipped);
         }
-        if self.waiting.load(Ordering::SeqCst) > 0 {
+        if self.waiting.load(Ordering::SeqCst) {
             message.push_str(", waiting for the rate limit");
         }
         bar.set_message(message);
@@ -512,11 +526,6 @@ impl Sink {
         std::process::exit(130)
     }
 }
-
-/// A minted token's id held until its record is written.
-#[derive(Debug, Default)]
-#[must_use]
-pub(crate) struct Hold(Option<u64>);
 
 #[cfg(test)]
 mod tests {

@@ -21,7 +21,7 @@ use futures_lite::FutureExt as _;
 
 use crate::args::Runtime;
 use crate::input::{Resume, Source};
-use crate::output::{ErrorRecord, Hold, Record, Settled, Sink};
+use crate::output::{ErrorRecord, Record, Settled, Sink};
 
 /// The operation applied to every input line.
 #[derive(Clone, Debug)]
@@ -229,15 +229,8 @@ fn read_input(mut source: Source, shared: &Shared, tx: &Sender<Job>) -> Option<i
                 break;
             }
             Err(reason) => {
-                let error = Some(ErrorRecord::local("invalid_input", reason));
-                sink.deliver(
-                    &Record {
-                        line: item.line,
-                        error,
-                        ..Record::default()
-                    },
-                    Hold::default(),
-                );
+                let error = ErrorRecord::local("invalid_input", reason);
+                sink.fail(Record::at(item.line, None, None), error);
                 continue;
             }
             Ok(id) if shared.resume.contains(&id) => {
@@ -283,21 +276,13 @@ fn pacing_wait(gate: &Gate, client_gate: &Gate) -> Option<Duration> {
 /// Waits for the pacing (and any hold a 429 put on the client); `false`
 /// when the run stopped meanwhile.
 async fn pace(shared: &Shared, client: &Client) -> bool {
-    let sink = &shared.sink;
-    let mut waiting = false;
-    while !sink.stopped()
+    while !shared.sink.stopped()
         && let Some(wait) = pacing_wait(&shared.gate, client.gate())
     {
-        if !waiting {
-            waiting = true;
-            sink.waiting(true);
-        }
+        shared.sink.waiting();
         async_io::Timer::after(wait).await;
     }
-    if waiting {
-        sink.waiting(false);
-    }
-    !sink.stopped()
+    !shared.sink.stopped()
 }
 
 /// One worker: takes jobs until the queue is closed and empty.
@@ -348,12 +333,8 @@ async fn resolve(shared: Arc<Shared>, client: Client, addresses: Receiver<Job>, 
         };
         let found: Result<Option<Vec<EmailMatch>>, Error> = found.await;
         for (i, mut job) in batch.into_iter().enumerate() {
-            let mut record = Record {
-                line: job.line,
-                email: job.email.as_deref(),
-                ..Record::default()
-            };
-            let found = match &found {
+            let mut record = Record::at(job.line, job.email.as_deref(), None);
+            let matched = match &found {
                 Ok(None) => {
                     sink.not_started();
                     continue;
@@ -375,11 +356,10 @@ async fn resolve(shared: Arc<Shared>, client: Client, addresses: Receiver<Job>, 
                     )),
                 },
             };
-            let user = match found {
+            let user = match matched {
                 Ok(user) => user,
                 Err(error) => {
-                    record.error = Some(error);
-                    sink.deliver(&record, Hold::default());
+                    sink.fail(record, error);
                     continue;
                 }
             };
@@ -394,7 +374,7 @@ async fn resolve(shared: Arc<Shared>, client: Client, addresses: Receiver<Job>, 
                     state: "same_user",
                     message,
                 });
-                sink.deliver(&record, Hold::default());
+                sink.deliver(&record, false);
                 continue;
             }
             first_line.insert(user.clone(), job.line);
@@ -411,15 +391,9 @@ async fn resolve(shared: Arc<Shared>, client: Client, addresses: Receiver<Job>, 
 async fn guarded(sink: &Sink, line: u64, id: &str, call: impl Future<Output = ()>) {
     if AssertUnwindSafe(call).catch_unwind().await.is_err() {
         let message = "the call panicked: whether it reached Clerk is unknown".into();
-        let error = Some(ErrorRecord::local("panic", message));
-        sink.deliver(
-            &Record {
-                line,
-                id: Some(id),
-                error,
-                ..Record::default()
-            },
-            Hold::default(),
+        sink.fail(
+            Record::at(line, None, Some(id)),
+            ErrorRecord::local("panic", message),
         );
     }
 }
@@ -428,13 +402,8 @@ async fn guarded(sink: &Sink, line: u64, id: &str, call: impl Future<Output = ()
 /// revoked.
 async fn call(shared: &Shared, client: &Client, job: &Job) {
     let sink = &shared.sink;
-    let mut record = Record {
-        line: job.line,
-        email: job.email.as_deref(),
-        id: Some(&job.id),
-        ..Record::default()
-    };
     let token;
+    let mut record = Record::at(job.line, job.email.as_deref(), Some(&job.id));
     match &shared.op {
         Op::Create {
             expires_in_seconds,
@@ -450,15 +419,10 @@ async fn call(shared: &Shared, client: &Client, job: &Job) {
             }
             token = match client.send(request).await {
                 Ok(token) => token,
-                Err(e) => {
-                    record.error = Some(ErrorRecord::from_error(&e));
-                    sink.deliver(&record, Hold::default());
-                    return;
-                }
+                Err(e) => return sink.fail(record, ErrorRecord::from_error(&e)),
             };
-            let hold = sink.hold(&token.id);
             record.token = Some(&token);
-            if !sink.deliver(&record, hold) {
+            if !sink.deliver(&record, true) {
                 let revoked = client.send(RevokeSignInToken::new(token.id.clone())).await;
                 let revoked = match &revoked {
                     Err(e) if Settled::from_revoke_error(e, false).is_none() => Err(e),
@@ -478,7 +442,7 @@ async fn call(shared: &Shared, client: &Client, job: &Job) {
                     None => record.error = Some(ErrorRecord::from_error(&e)),
                 },
             }
-            sink.deliver(&record, Hold::default());
+            sink.deliver(&record, false);
         }
     }
 }
