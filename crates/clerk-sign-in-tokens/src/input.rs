@@ -221,11 +221,11 @@ impl Prior {
     /// `None` for what needs no call.
     fn into_revoke(self) -> Option<Result<String, String>> {
         match self {
-            Self::Blank | Self::Failed => None,
+            // A settled record holds no token: nothing to revoke.
+            Self::Blank | Self::Failed | Self::Done { token_id: None, .. } => None,
             Self::Done {
                 token_id: Some(id), ..
             } => Some(check_id(id.as_bytes(), "sit_")),
-            Self::Done { token_id: None, .. } => Some(Err("the record holds no token id".into())),
             Self::Unknown { .. } => {
                 Some(Err("the record was cut short before its token's id".into()))
             }
