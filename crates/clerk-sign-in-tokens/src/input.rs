@@ -413,37 +413,22 @@ pub(crate) fn read_capped_line(
     buf: &mut Vec<u8>,
 ) -> io::Result<Option<LineRead>> {
     buf.clear();
-    let mut read_any = false;
-    let mut too_long = false;
-    loop {
-        let available = match reader.fill_buf() {
-            Ok(available) => available,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if available.is_empty() {
-            return Ok(read_any.then_some(LineRead {
-                too_long,
-                newline: false,
-            }));
-        }
-        read_any = true;
-        let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
-            Some(i) => (&available[..i], Some(i + 1)),
-            None => (available, None),
-        };
-        let room = MAX_LINE_BYTES.saturating_sub(buf.len());
-        too_long |= chunk.len() > room;
-        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        let used = done.unwrap_or(available.len());
-        reader.consume(used);
-        if done.is_some() {
-            return Ok(Some(LineRead {
-                too_long,
-                newline: true,
-            }));
-        }
+    let cap = MAX_LINE_BYTES as u64 + 1;
+    if io::Read::take(&mut *reader, cap).read_until(b'\n', buf)? == 0 {
+        return Ok(None);
     }
+    let mut newline = buf.pop_if(|b| *b == b'\n').is_some();
+    let too_long = buf.len() > MAX_LINE_BYTES;
+    buf.truncate(MAX_LINE_BYTES);
+    let mut rest = Vec::new();
+    while !newline && too_long {
+        rest.clear();
+        if io::Read::take(&mut *reader, cap).read_until(b'\n', &mut rest)? == 0 {
+            break;
+        }
+        newline = rest.ends_with(b"\n");
+    }
+    Ok(Some(LineRead { too_long, newline }))
 }
 
 #[cfg(test)]

@@ -99,24 +99,15 @@ type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// # Errors
 /// A client or the runtime could not be built (nothing was sent).
 pub(crate) fn run(plan: Plan, sink: &Arc<Sink>) -> Result<Option<io::Error>, String> {
-    let Plan {
-        op,
-        source,
-        resume,
-        concurrency,
-        pacing,
-        runtime,
-        config,
-    } = plan;
-    let n = concurrency.max(1);
+    let n = plan.concurrency.max(1);
     // The run paces its starts itself so that the progress bar can say
     // when it waits; the client keeps the hold a 429 puts on every call.
-    let config = config.with_pacing(None);
+    let config = plan.config.with_pacing(None);
     let shared = Arc::new(Shared {
-        gate: Gate::new(false, pacing),
+        gate: Gate::new(false, plan.pacing),
         sink: Arc::clone(sink),
-        resume,
-        op,
+        resume: plan.resume,
+        op: plan.op,
     });
     let (tx, jobs) = async_std::channel::bounded::<Job>(2 * n);
     // Addresses wait here for their lookup, a batch at a time.
@@ -136,7 +127,7 @@ pub(crate) fn run(plan: Plan, sink: &Arc<Sink>) -> Result<Option<io::Error>, Str
         let shared = Arc::clone(&shared);
         thread::Builder::new()
             .name("input".into())
-            .spawn(move || read_input(source, &shared, &reader_tx))
+            .spawn(move || read_input(plan.source, &shared, &reader_tx))
             .map_err(|e| format!("could not start the input thread: {e}"))?
     };
     let mut workers = |client: &Client| {
@@ -153,28 +144,23 @@ pub(crate) fn run(plan: Plan, sink: &Arc<Sink>) -> Result<Option<io::Error>, Str
         }
         tasks
     };
-    let outcome = match runtime {
+    let outcome = match plan.runtime {
         Runtime::Ureq => clerk_ureq::Client::with_lazy_resolve(config)
             // Looks Clerk's host up only for a new connection (this crate
             // pins ureq's minor version for it: see Cargo.toml).
             .map_err(|e| e.to_string())
             .and_then(|c| {
-                let threads: Vec<_> = workers(&Client::Ureq(c))
-                    .into_iter()
-                    .map(|w| {
-                        thread::Builder::new().spawn(move || futures_lite::future::block_on(w))
-                    })
-                    .collect();
-                let spawned = threads.iter().all(Result::is_ok);
-                if !spawned {
-                    sink.stop();
-                }
-                threads.into_iter().flatten().for_each(|t| drop(t.join()));
-                if spawned {
+                thread::scope(|scope| {
+                    for w in workers(&Client::Ureq(c)) {
+                        let spawned = thread::Builder::new()
+                            .spawn_scoped(scope, move || futures_lite::future::block_on(w));
+                        if let Err(e) = spawned {
+                            sink.stop();
+                            return Err(format!("could not start a worker thread: {e}"));
+                        }
+                    }
                     Ok(())
-                } else {
-                    Err("could not start a worker thread".into())
-                }
+                })
             }),
         Runtime::Reqwest => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(thread::available_parallelism().map_or(2, |n| n.get().min(8)))
