@@ -8,7 +8,6 @@
 //! token. The second Ctrl-C names every id still held and exits, never
 //! touching the output lock, whatever stdout is doing.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -177,8 +176,9 @@ pub(crate) struct Sink {
     /// The output, and the error that broke it.
     output: Mutex<(Box<dyn Write + Send>, Option<io::Error>)>,
     counts: Mutex<Counts>,
-    /// Tokens minted whose records are not written yet, by hold number.
-    held: Mutex<(u64, BTreeMap<u64, String>)>,
+    /// Tokens minted whose records are not written yet (a few: one per
+    /// call in flight at most).
+    held: Mutex<Vec<String>>,
     format: Format,
     stop: AtomicBool,
     interrupted: AtomicBool,
@@ -293,19 +293,16 @@ impl Sink {
     /// token of a record `minted` is held until then (the second Ctrl-C
     /// names it); the caller owns what became of it.
     pub(crate) fn deliver(&self, record: &Record<'_>, minted: bool) -> bool {
-        let hold = record.token.filter(|_| minted).map(|token| {
-            let mut held = lock(&self.held);
-            held.0 += 1;
-            let n = held.0;
-            held.1.insert(n, token.id.clone());
-            n
-        });
+        let held = record.token.filter(|_| minted).map(|token| &token.id);
+        if let Some(id) = held {
+            lock(&self.held).push(id.clone());
+        }
         let written = match self.format {
             Format::Records => self.write_json(record),
             Format::Single => self.print_single(record),
         };
-        if let Some(n) = hold {
-            lock(&self.held).1.remove(&n);
+        if let Some(id) = held {
+            lock(&self.held).retain(|h| h != id);
         }
         {
             let mut c = lock(&self.counts);
@@ -408,25 +405,19 @@ impl Sink {
 
     fn refresh_message(&self) {
         let Some(bar) = &self.progress else { return };
-        if self.interrupted() {
-            return;
+        if !self.interrupted() {
+            let waiting = self.waiting.load(Ordering::SeqCst);
+            let waiting = if waiting {
+                ", waiting for the rate limit"
+            } else {
+                ""
+            };
+            bar.set_message(format!("{}{waiting}", self.counts_text()));
         }
-        let c = *lock(&self.counts);
-        let mut message = format!("ok {}, failed {}", c.succeeded, c.failed);
-        if c.settled > 0 {
-            let _ = write!(message, ", already settled {}", c.settled);
-        }
-        if c.skipped > 0 {
-            let _ = write!(message, ", skipped {}", c.skipped);
-        }
-        if self.waiting.load(Ordering::SeqCst) {
-            message.push_str(", waiting for the rate limit");
-        }
-        bar.set_message(message);
     }
 
-    /// The summary line (without the program name).
-    fn summary(&self) -> String {
+    /// The counts, as the bar and the summary show them.
+    fn counts_text(&self) -> String {
         let c = *lock(&self.counts);
         let mut line = format!("{} succeeded, {} failed", c.succeeded, c.failed);
         let mut part = |n: u64, text: String| {
@@ -434,38 +425,35 @@ impl Sink {
                 let _ = write!(line, ", {n} {text}");
             }
         };
-        part(
-            c.settled,
-            format!(
-                "already not pending ({} accepted: signed in with)",
-                c.accepted
-            ),
-        );
+        let accepted = format!("({} accepted: signed in with)", c.accepted);
+        part(c.settled, format!("already not pending {accepted}"));
         part(c.undelivered, "minted but not written (named above)".into());
         part(c.skipped, "skipped (already done)".into());
         if c.not_started > 0 || self.interrupted() {
             let _ = write!(line, ", {} not started", c.not_started);
         }
-        let elapsed = self.started.elapsed().as_secs_f64();
-        let calls = c.succeeded + c.settled + c.failed + c.undelivered;
-        let _ = write!(
-            line,
-            " in {elapsed:.1} s ({:.0}/s)",
-            calls as f64 / elapsed.max(1e-9)
-        );
-        if self.interrupted() {
-            line.insert_str(0, "interrupted: ");
-        }
         line
     }
 
+    /// The summary line (without the program name).
+    fn summary(&self) -> String {
+        let c = *lock(&self.counts);
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let calls = c.succeeded + c.settled + c.failed + c.undelivered;
+        let rate = calls as f64 / elapsed.max(1e-9);
+        let interrupted = if self.interrupted() {
+            "interrupted: "
+        } else {
+            ""
+        };
+        format!(
+            "{interrupted}{} in {elapsed:.1} s ({rate:.0}/s)",
+            self.counts_text()
+        )
+    }
+
     fn held_ids(&self) -> String {
-        let held = lock(&self.held);
-        held.1
-            .values()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .join(" ")
+        lock(&self.held).join(" ")
     }
 
     /// Ends the progress bar, says what went wrong, prints the summary (in

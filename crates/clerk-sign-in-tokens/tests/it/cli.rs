@@ -371,7 +371,7 @@ fn the_progress_bar_draws_on_a_terminal_and_ends_with_the_summary() {
     let terminal = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{terminal}");
     assert!(terminal.contains("/60"), "a bar with the total: {terminal}");
-    assert!(terminal.contains("ok "), "{terminal}");
+    assert!(terminal.contains("succeeded, 0 failed"), "{terminal}");
     assert!(
         terminal.contains("waiting for the rate limit"),
         "pacing shows: {terminal}"
