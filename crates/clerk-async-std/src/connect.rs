@@ -7,7 +7,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use async_io::Async;
 use async_std::io::{Read as AsyncRead, Write as AsyncWrite};
-use async_std::net::ToSocketAddrs;
 use clerk_core::TransportErrorKind;
 use clerk_core::http::Uri;
 use clerk_core::http::uri::{Authority, PathAndQuery, Scheme};
@@ -169,15 +168,27 @@ impl Connector {
     }
 }
 
-/// The host's addresses, in the resolver's order: the system's resolver on
-/// a blocking thread of async-std's, or the address itself for an IP
-/// literal.
+/// The host's addresses, in the resolver's order: the address itself for
+/// an IP literal, else the system's resolver (`getaddrinfo`), which blocks,
+/// run on a thread of the `blocking` crate's pool (`blocking-N`, started
+/// for the lookup and ended after a while without work).
+///
+/// Not async-std's `ToSocketAddrs`: it runs the lookup in a task on
+/// async-std's executor, so a host name started that executor's threads
+/// under smol or a plain `block_on`, and waited for a free one of them
+/// (`tests/threads.rs`; `tests/blocked.rs`,
+/// `a_call_to_a_host_name_needs_no_executor_thread`).
 async fn resolve(origin: &Origin) -> Result<Vec<SocketAddr>, ConnectError> {
-    let addrs = (origin.host(), origin.port())
-        .to_socket_addrs()
-        .await
-        .map_err(|e| ConnectError::new(TransportErrorKind::Connect, e))?;
-    Ok(addrs.collect())
+    let (host, port) = (origin.host(), origin.port());
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let host = host.to_owned();
+    blocking::unblock(move || {
+        std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)).map(Iterator::collect)
+    })
+    .await
+    .map_err(|e| ConnectError::new(TransportErrorKind::Connect, e))
 }
 
 /// One TCP attempt in flight.

@@ -1,8 +1,8 @@
 //! Tests that hold every thread of async-std's executor for a while: a
 //! binary of their own, so that no other test's timing waits on those
-//! threads. (Nothing of the client's runs there: not the calls, their
-//! connections, the sockets, the timers, the deadlines or the pool's
-//! sweeper.)
+//! threads. (Nothing of the client's runs there while it has at most four
+//! calls under way: not the calls, their connections, the host name
+//! lookups, the sockets, the timers, the deadlines or the pool's sweeper.)
 
 use std::future::Future;
 use std::sync::Arc;
@@ -108,29 +108,52 @@ fn timed<T: std::fmt::Debug>(call: impl FnOnce() -> Result<T, clerk_async_std::E
 }
 
 /// A call runs in its caller's task: one call at a time, the connection is
-/// driven there, so a call completes while every thread of async-std's
-/// executor is held, under async-std's, smol's and a bare `block_on`. (With the connection
-/// driven by a task on that executor, each of these waited for the threads.)
+/// driven there, and a host name is resolved on a thread of the `blocking`
+/// crate's pool, so a call completes while every thread of async-std's
+/// executor is held, under async-std's, smol's and a bare `block_on`, with
+/// a host name as with an IP literal. (With the connection driven by a task
+/// on that executor, each of these waited for the threads; so did a host
+/// name resolved through async-std's `ToSocketAddrs`, which runs the lookup
+/// in a task there.)
 #[test]
 fn a_call_needs_no_executor_thread() {
     let server = clerk_mock::MockServer::start();
     let user = server.create_user();
-    let client = Client::new(clerk_scenarios::default_config(&server)).unwrap();
-    let call = || client.create_sign_in_token(CreateSignInToken::new(&user));
-    let block_ons: [(&str, &dyn Fn() -> Duration); 3] = [
-        ("async-std", &|| took(|| async_std::task::block_on(call()))),
-        ("smol", &|| took(|| smol::block_on(call()))),
-        ("bare", &|| took(|| bare_block_on(call()))),
-    ];
     let hold = Duration::from_millis(1500);
-    for (name, run) in block_ons {
-        let held = block_every_async_std_worker(hold);
-        // A new connection for the first, a pooled one for the others.
-        let took = run();
-        assert!(took < hold / 2, "{name}: {took:?}");
-        smol::block_on(held);
+    for host in ["127.0.0.1", "localhost"] {
+        let base_url = format!("http://{host}:{}/v1", server.addr().port());
+        let block_ons: [(&str, &dyn Fn(&Client) -> Duration); 3] = [
+            ("async-std", &|c| {
+                took(|| async_std::task::block_on(create(c, &user)))
+            }),
+            ("smol", &|c| took(|| smol::block_on(create(c, &user)))),
+            ("bare", &|c| took(|| bare_block_on(create(c, &user)))),
+        ];
+        for (name, run) in block_ons {
+            // A client of its own: its first call resolves the host and
+            // opens a connection, the second takes it from the pool.
+            let config = clerk_scenarios::default_config(&server)
+                .with_base_url(&base_url)
+                .unwrap();
+            let client = Client::new(config).unwrap();
+            for call in ["new connection", "pooled"] {
+                let held = block_every_async_std_worker(hold);
+                let took = run(&client);
+                assert!(took < hold / 2, "{name}, {host}, {call}: {took:?}");
+                smol::block_on(held);
+            }
+        }
     }
-    assert_eq!(server.connections_accepted(), 1);
+    assert_eq!(server.connections_accepted(), 6);
+}
+
+async fn create(
+    client: &Client,
+    user: &str,
+) -> Result<clerk_async_std::SignInToken, clerk_async_std::Error> {
+    client
+        .create_sign_in_token(CreateSignInToken::new(user))
+        .await
 }
 
 /// How long `call` took to succeed.
