@@ -332,9 +332,11 @@ pub(crate) enum Stream {
 /// registered with the reactor, and a read tried again before that poll
 /// returns would block too, but for the rare byte that lands in between:
 /// it is left for the wake-up the reactor then sends. (On loopback that was
-/// two `recvfrom` calls failing with `EAGAIN` per call.) Every new poll
-/// reads at once, as does every read outside a poll of the connection (the
-/// TLS handshake).
+/// two `recvfrom` calls failing with `EAGAIN` per call: commit 0a9057b.)
+/// Every new poll reads at once, as does every read outside a poll of the
+/// connection (the TLS handshake). Only a connection its caller drives is
+/// polled that way (`poll_driver` in `src/pool.rs`); one handed off to a
+/// task of its own reads every time.
 pub(crate) struct Tcp {
     io: Async<TcpStream>,
     /// The poll of the connection ([`DrivingPoll`]) in which the last read
