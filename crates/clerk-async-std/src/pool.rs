@@ -51,7 +51,7 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::client::conn::http1;
 
-use crate::connect::{ConnectError, Connector, DrivingPoll, Origin, Stream};
+use crate::connect::{ConnectError, Connector, Origin, Stream};
 use crate::deadline::Keeper;
 
 /// Idle connections kept per origin. More concurrent calls than this still
@@ -129,7 +129,6 @@ impl Conn {
 /// Polls a connection's driver, dropping it (which closes the connection)
 /// once it has finished.
 fn poll_driver(driver: &mut Option<Box<Driver>>, cx: &mut Context<'_>) {
-    let _driving = DrivingPoll::start();
     if let Some(d) = driver
         && Pin::new(&mut **d).poll(cx).is_ready()
     {
