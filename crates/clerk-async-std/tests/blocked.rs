@@ -107,6 +107,9 @@ fn timed<T: std::fmt::Debug>(call: impl FnOnce() -> Result<T, clerk_async_std::E
     took
 }
 
+/// Makes one call with a client under some `block_on`: how long it took.
+type CallOn<'a> = dyn Fn(&Client) -> Duration + 'a;
+
 /// A call runs in its caller's task: one call at a time, the connection is
 /// driven there, and a host name is resolved on a thread of the `blocking`
 /// crate's pool, so a call completes while every thread of async-std's
@@ -122,7 +125,7 @@ fn a_call_needs_no_executor_thread() {
     let hold = Duration::from_millis(1500);
     for host in ["127.0.0.1", "localhost"] {
         let base_url = format!("http://{host}:{}/v1", server.addr().port());
-        let block_ons: [(&str, &dyn Fn(&Client) -> Duration); 3] = [
+        let block_ons: [(&str, &CallOn<'_>); 3] = [
             ("async-std", &|c| {
                 took(|| async_std::task::block_on(create(c, &user)))
             }),
