@@ -10,8 +10,8 @@
 //!   follows a redirect, so the key never reaches another host;
 //! - [`hostile`]: a hostile server cannot exhaust memory or time; each case
 //!   runs in a child process that measures its own peak RSS;
-//! - [`injection`]: ids and user ids cannot inject a path segment, a query,
-//!   a header or a JSON field.
+//! - [`injection`]: ids, user ids and email addresses cannot inject a path
+//!   segment, a query, a header or a JSON field.
 
 mod hostile;
 mod hostile_server;
@@ -23,7 +23,9 @@ mod traces;
 use std::fmt;
 use std::time::Duration;
 
-use clerk_core::{Config, CreateSignInToken, Error, RetryPolicy, SignInToken};
+use clerk_core::{
+    Config, CreateSignInToken, Error, Operation, RetryPolicy, RevokeSignInToken, SignInToken,
+};
 
 /// The three adapters, driven the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,20 +82,21 @@ pub(crate) enum AnyClient {
 }
 
 impl AnyClient {
-    pub(crate) fn create(&self, request: CreateSignInToken) -> Result<SignInToken, Error> {
+    /// Any operation, through the adapter's own `send`.
+    pub(crate) fn send<O: Operation>(&self, operation: O) -> Result<O::Output, Error> {
         match self {
-            AnyClient::Ureq(c) => c.create_sign_in_token(request),
-            AnyClient::Reqwest(c, rt) => rt.block_on(c.create_sign_in_token(request)),
-            AnyClient::AsyncStd(c) => smol::block_on(c.create_sign_in_token(request)),
+            AnyClient::Ureq(c) => c.send(operation),
+            AnyClient::Reqwest(c, rt) => rt.block_on(c.send(operation)),
+            AnyClient::AsyncStd(c) => smol::block_on(c.send(operation)),
         }
     }
 
+    pub(crate) fn create(&self, request: CreateSignInToken) -> Result<SignInToken, Error> {
+        self.send(request)
+    }
+
     pub(crate) fn revoke(&self, sign_in_token_id: &str) -> Result<SignInToken, Error> {
-        match self {
-            AnyClient::Ureq(c) => c.revoke_sign_in_token(sign_in_token_id),
-            AnyClient::Reqwest(c, rt) => rt.block_on(c.revoke_sign_in_token(sign_in_token_id)),
-            AnyClient::AsyncStd(c) => smol::block_on(c.revoke_sign_in_token(sign_in_token_id)),
-        }
+        self.send(RevokeSignInToken::new(sign_in_token_id))
     }
 
     /// `Debug` of the adapter's own client type, plain and alternate.
