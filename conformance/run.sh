@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Conformance with Clerk's published OpenAPI description, checked by a real
 # OpenAPI validator (openapi-core, from PyPI):
-#   - every request the SDK builds for create and revoke is valid;
+#   - every request the SDK builds (create, revoke, the user lookup) is valid;
 #   - every response the description allows parses with clerk-core into the
 #     right typed value or error;
 #   - clerk-mock's requests and responses are valid;

@@ -9,14 +9,16 @@ against Clerk's OpenAPI description with a real OpenAPI validator
 What `check` does (see conformance/README.md for the why):
 
 1. Loads the description with openapi-core (which also validates the
-   description itself) and finds the two operations by operationId.
+   description itself) and finds the operations of OPS by operationId.
 2. SDK requests (DIR/sdk_requests.jsonl, written by `dump`): each must be
-   valid for its operation - server, path and path parameter, method,
-   security (bearer), request body schema - with unspecified properties
-   forbidden. Revoke ids must also land as exactly one RFC 3986 path segment
-   that decodes to the id (the description only says `type: string`, so
-   this part is a plain check, reported on its own line). Create bodies must
-   carry exactly the arguments given.
+   valid for its operation - server, path and path parameter, query
+   parameters, method, security (bearer), request body schema - with
+   unspecified properties forbidden. Each operation's own rule is a plain
+   check (PLAIN_CHECKS), reported on its own line: revoke ids land as
+   exactly one RFC 3986 path segment that decodes to the id (the
+   description only says `type: string`); create bodies carry exactly the
+   arguments given; lookup queries carry exactly the values given, an
+   explicit limit, and no body.
 3. Responses: generated from the description's response schemas for every
    documented status - optional fields absent, nullable fields null, each
    enum value, awkward strings, int64 bounds, several JSON spellings - and
@@ -24,7 +26,8 @@ What `check` does (see conformance/README.md for the why):
    from it. Written to DIR/responses.jsonl for the Rust test.
 4. clerk-mock exchanges (DIR/mock_exchanges.jsonl): the request the mock
    received and the response it sent, both validated. A status the
-   description does not document for the operation (401) cannot be validated
+   description does not document for the operation (401 for create and
+   revoke) cannot be validated
    as a response; the validator must say so, and the body is validated
    against the ClerkErrors schema instead.
 5. Negative checks: hand-built wrong requests and wrong responses that the
@@ -32,16 +35,23 @@ What `check` does (see conformance/README.md for the why):
 """
 
 import argparse
+import copy
 import json
 import random
 import re
 import sys
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-CREATE_ID = "CreateSignInToken"
-REVOKE_ID = "RevokeSignInToken"
-OPS = {"create": CREATE_ID, "revoke": REVOKE_ID}
+# Every operation the SDK implements, by the short name the JSON-lines files
+# use, with its operationId in the description. Everything below that is not
+# about one operation's own rules (a create body, a revoke segment, a lookup
+# query) reads this table.
+OPS = {
+    "create": "CreateSignInToken",
+    "revoke": "RevokeSignInToken",
+    "list_users": "GetUserList",
+}
 SEED = 20260512
 RANDOM_PER_RESPONSE = 40
 
@@ -59,11 +69,18 @@ DOCUMENTED_ERRORS = {
         ("sign_in_token_cannot_be_revoked_code", "cannot revoke", None),
     ],
     ("revoke", "404"): [("resource_not_found", "not found", None)],
+    ("list_users", "401"): [("authentication_invalid", "Invalid authentication", None)],
+    ("list_users", "422"): [
+        ("form_param_value_invalid", "is invalid", {"param_name": "email_address"}),
+        ("form_param_value_invalid", "is invalid", {"param_name": "limit"}),
+    ],
 }
 
 # Realistic values by property name, then awkward ones for any string.
 NAMED_STRINGS = {
-    "id": ["sit_26Ed5ZqqJcOjRwecRQij2ZovDdG"],
+    "id": ["sit_26Ed5ZqqJcOjRwecRQij2ZovDdG", "user_26Ect5GuCCeaFWwSDiiKcgAGtVk"],
+    "email_address": ["ann@example.com", "Test+1@Example.COM"],
+    "primary_email_address_id": ["idn_29w83yL7CwVlJXylYLxcslromF1"],
     "user_id": ["user_26Ect5GuCCeaFWwSDiiKcgAGtVk"],
     "token": ["eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzI2RWN0NSJ9.c2lnbmF0dXJlX2J5dGVz"],
     "url": ["https://example.accounts.dev/v1/tickets/accept?ticket=eyJhbGciOiJIUzI1NiJ9.e30.c2ln"],
@@ -84,6 +101,9 @@ AWKWARD_STRINGS = [
     '{"not":"an object"}',
     "a" * 4096,
 ]
+# Strings for schemas with a `pattern` (the OAuth provider names in a User's
+# accounts and verifications): each pattern takes the samples it matches.
+PATTERN_SAMPLES = ["oauth_google", "oauth_custom_acme", "oauth_token_github", "from_oauth_google"]
 INT64 = (-(2**63), 2**63 - 1)
 INTEGERS = [1638000669544, 0, 1, -1, 1700000000, INT64[0], INT64[1]]
 FREE_FORM_OBJECTS = [
@@ -105,11 +125,35 @@ def load(spec_path):
         raw = yaml.load(f, Loader=loader)  # noqa: S506 - a safe loader
     # Building the app validates the description itself, once.
     api = OpenAPI.from_dict(raw, base_uri=Path(spec_path).resolve().as_uri())
-    strict = OpenAPI(
-        api.spec,
+    strict = OpenAPI.from_dict(
+        open_combinator_wrappers(copy.deepcopy(raw)),
+        base_uri=Path(spec_path).resolve().as_uri(),
         config=Config(spec_validator_cls=None, additional_properties_default_policy="forbid"),
     )
     return api, strict, raw
+
+
+def open_combinator_wrappers(node):
+    """Marks `additionalProperties: true` on every schema that has no
+    properties of its own but a `oneOf`/`anyOf`/`allOf` (or is one of their
+    bare `required` alternatives), so that the strict validator forbids
+    undocumented properties in the alternatives, which list them, and not in
+    the wrapper, which lists none (a User's email address `verification` is
+    such a wrapper: forbidding there would refuse every verification)."""
+    if isinstance(node, list):
+        for item in node:
+            open_combinator_wrappers(item)
+    elif isinstance(node, dict):
+        combinators = [k for k in ("oneOf", "anyOf", "allOf") if k in node]
+        if combinators and "properties" not in node and "additionalProperties" not in node:
+            node["additionalProperties"] = True
+        for k in combinators:
+            for alternative in node[k]:
+                if isinstance(alternative, dict) and not ({"$ref", "properties", "type"} & set(alternative)):
+                    alternative.setdefault("additionalProperties", True)
+        for value in node.values():
+            open_combinator_wrappers(value)
+    return node
 
 
 def find_operations(raw):
@@ -137,6 +181,20 @@ def resolve(raw, node):
         if seen > 50:
             raise SystemExit(f"$ref loop at {ref}")
     return node
+
+
+def shape(raw, node):
+    """`resolve`, and a lone `allOf: [X]` (how the description makes a
+    reference nullable) replaced by X with the outer keywords kept but
+    `nullable`: OpenAPI 3.0 validators check `null` against X, which refuses
+    it, so the generator must not produce it."""
+    s = resolve(raw, node)
+    all_of = s.get("allOf") if isinstance(s, dict) else None
+    if all_of and len(all_of) == 1 and "properties" not in s:
+        inner = shape(raw, all_of[0])
+        outer = {k: v for k, v in s.items() if k not in ("allOf", "nullable")}
+        return {**inner, **outer}
+    return s
 
 
 def ref_name(node):
@@ -186,11 +244,27 @@ def mock_request(raw, method, url_or_target, headers, body, base_url):
         host_url,
         method.lower(),
         path,
+        # The query, so that query parameters are validated too: decoded as
+        # application/x-www-form-urlencoded (`+` is a space), repeated names
+        # kept in order. A malformed query raises ValueError.
+        args=query_args(url.query),
         headers=list(headers),
         data=body.encode("utf-8") if body else None,
         content_type=content_type,
     )
     return request, url
+
+
+def query_args(query):
+    """The query's (name, value) pairs, decoded strictly: a `%` without two
+    hex digits or bytes that are not UTF-8 raise ValueError (Python's own
+    parser would keep the one and replace the other)."""
+    if re.search(r"%(?![0-9A-Fa-f]{2})", query):
+        raise ValueError(f"a malformed percent escape in the query {query[:80]!r}")
+    try:
+        return parse_qsl(query, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"the query does not decode as UTF-8: {e}") from e
 
 
 def mock_response(status, headers, body):
@@ -226,15 +300,25 @@ class Generator:
     def __init__(self, raw):
         self.raw = raw
 
-    def strings(self, name):
-        return NAMED_STRINGS.get(name, []) + AWKWARD_STRINGS
+    def strings(self, name, pattern=None):
+        values = NAMED_STRINGS.get(name, []) + AWKWARD_STRINGS
+        if pattern is None:
+            return values
+        matching = [v for v in values + PATTERN_SAMPLES if re.search(pattern, v)]
+        if not matching:
+            raise SystemExit(f"no sample string matches the pattern {pattern!r} of {name!r}")
+        return matching
+
+    def alternatives(self, s):
+        """The schemas of a `oneOf`, or None."""
+        return [shape(self.raw, a) for a in s["oneOf"]] if "oneOf" in s else None
 
     def leaf_values(self, schema, name):
-        s = resolve(self.raw, schema)
+        s = shape(self.raw, schema)
         if "enum" in s:
             values = list(s["enum"])
         elif s.get("type") == "string":
-            values = self.strings(name)
+            values = self.strings(name, s.get("pattern"))
         elif s.get("type") == "integer":
             lo = s.get("minimum", INT64[0] if s.get("format") == "int64" else -(2**31))
             hi = s.get("maximum", INT64[1] if s.get("format") == "int64" else 2**31 - 1)
@@ -253,7 +337,10 @@ class Generator:
         return s.get("type") == "object" and not s.get("properties")
 
     def base(self, schema, name=""):
-        s = resolve(self.raw, schema)
+        s = shape(self.raw, schema)
+        alternatives = self.alternatives(s)
+        if alternatives:
+            return self.base(alternatives[0], name)
         if s.get("type") == "object" and s.get("properties"):
             return {p: self.base(ps, p) for p, ps in s["properties"].items()}
         if self.is_free_form(s):
@@ -266,17 +353,24 @@ class Generator:
         """The base instance, then instances that each differ from it in one
         place: an optional property absent, a nullable one null, each enum
         value, each sample value, recursively; and the required-only one."""
-        s = resolve(self.raw, schema)
+        s = shape(self.raw, schema)
         base = self.base(s, name)
         out = [base]
-        if s.get("type") == "object" and s.get("properties"):
-            required = set(s.get("required", []))
+        alternatives = self.alternatives(s)
+        if alternatives:
+            # Each alternative's own base. Not null, even where the schema is
+            # nullable: OpenAPI 3.0 validators check `null` against every
+            # alternative of a `oneOf`, and each refuses it.
+            out.extend(self.base(a, name) for a in alternatives[1:])
+        elif s.get("type") == "object" and s.get("properties"):
+            required = self.required(s)
             for p, ps in s["properties"].items():
                 if p not in required:
                     out.append({k: v for k, v in base.items() if k != p})
                 for v in self.variants(ps, p)[1:]:
                     out.append({**base, p: v})
-                if resolve(self.raw, ps).get("nullable") and not self.is_leaf(ps):
+                pshape = shape(self.raw, ps)
+                if pshape.get("nullable") and not self.is_leaf(ps) and "oneOf" not in pshape:
                     out.append({**base, p: None})
             out.append({k: v for k, v in base.items() if k in required})
         elif self.is_free_form(s):
@@ -293,16 +387,34 @@ class Generator:
             out.extend(self.leaf_values(s, name)[1:])
         return dedup(out)
 
+    def required(self, s):
+        """The required properties, with those of the first `anyOf: [{required}]`
+        alternative (EnterpriseAccountConnection needs `domain` or `domains`)."""
+        required = set(s.get("required", []))
+        any_of = s.get("anyOf") or []
+        if any_of and isinstance(any_of[0], dict):
+            required |= set(any_of[0].get("required", []))
+        return required
+
     def is_leaf(self, schema):
-        s = resolve(self.raw, schema)
-        return s.get("type") not in ("object", "array")
+        s = shape(self.raw, schema)
+        return s.get("type") not in ("object", "array") and "oneOf" not in s
 
     def random(self, schema, rng, name="", depth=0):
-        s = resolve(self.raw, schema)
-        if s.get("nullable") and rng.random() < 0.2:
+        s = shape(self.raw, schema)
+        if s.get("nullable") and "oneOf" not in s and rng.random() < 0.2:
             return None
+        alternatives = self.alternatives(s)
+        if alternatives:
+            chosen = rng.choice(alternatives)
+            value = self.random(chosen, rng, name, depth + 1)
+            # The discriminating property is always there, as in Clerk's replies.
+            tag = s.get("discriminator", {}).get("propertyName")
+            if tag and isinstance(value, dict) and tag in chosen.get("properties", {}):
+                value.setdefault(tag, self.base(chosen)[tag])
+            return value
         if s.get("type") == "object" and s.get("properties"):
-            required = set(s.get("required", []))
+            required = self.required(s)
             out = {}
             for p, ps in s["properties"].items():
                 if p in required or rng.random() < 0.7:
@@ -348,7 +460,7 @@ def serialize(value, style, rng):
 
 def documented_responses(raw, ops):
     """(operation, status, schema name, schema, media type) for every
-    documented response of both operations."""
+    documented response of every operation."""
     out = []
     for short, (path, method, op) in ops.items():
         for status, response in op["responses"].items():
@@ -362,11 +474,29 @@ def documented_responses(raw, ops):
 
 
 def expectation(status, schema_name):
-    if status.startswith("2") and schema_name == "SignInToken":
+    """A documented success parses as the operation's output; a documented
+    error as Clerk's refusal."""
+    if status.startswith("2") and schema_name != "ClerkErrors":
         return "ok"
     if status[0] in "45" and schema_name == "ClerkErrors":
         return "api"
     raise SystemExit(f"no expectation for a {status} with schema {schema_name}")
+
+
+def sdk_rule(short, status, instance):
+    """Where clerk-core is stricter than the description, by a documented
+    choice: the rule that makes a valid response a decode error, or None.
+    Each rule is a row of its own in the summary.
+
+    - A User's email address must carry its `id` (the description leaves it
+      optional; clerk-core's `EmailAddress` requires it, and Clerk always
+      sends it)."""
+    if short == "list_users" and status.startswith("2") and isinstance(instance, list):
+        for user in instance:
+            for email in user.get("email_addresses") or []:
+                if "id" not in email:
+                    return "SDK rule: an email address needs its id"
+    return None
 
 
 def generate(raw, ops, gen):
@@ -394,6 +524,7 @@ def generate(raw, ops, gen):
                     headers.append(["Clerk-Trace-Id", f"trace_from_header_{i}"])
                 elif choice == 3:
                     headers.append(["clerk-trace-id", f"  padded_trace_{i}  "])
+            rule = sdk_rule(short, status, instance)
             cases.append({
                 "name": f"{short} {status} {origin} #{i}",
                 "operation": short,
@@ -401,25 +532,33 @@ def generate(raw, ops, gen):
                 "headers": headers,
                 "body": serialize(instance, i % 4, rng),
                 "instance": instance,
-                "expect": expect,
+                "expect": "decode" if rule else expect,
                 "origin": origin,
-                "source": "generated",
+                "source": f"generated, {rule}" if rule else "generated",
             })
     return cases
+
+
+# A valid request of each operation, for validating responses: (path
+# parameters, query, JSON body or None).
+SAMPLE_REQUESTS = {
+    "create": ({}, "", '{"user_id":"user_26Ect5GuCCeaFWwSDiiKcgAGtVk"}'),
+    "revoke": ({"sign_in_token_id": "sit_26Ed5ZqqJcOjRwecRQij2ZovDdG"}, "", None),
+    "list_users": ({}, "email_address=ann%40example.com&limit=1", None),
+}
 
 
 def sample_request(raw, ops, short):
     path, method, _ = ops[short]
     server = server_url(raw)
-    if short == "create":
-        target = f"{server}{path}"
-        body = '{"user_id":"user_26Ect5GuCCeaFWwSDiiKcgAGtVk"}'
-        headers = [("Authorization", "Bearer sk_test_x"), ("Content-Type", "application/json")]
-    else:
-        target = f"{server}{path.replace('{sign_in_token_id}', 'sit_26Ed5ZqqJcOjRwecRQij2ZovDdG')}"
-        body = ""
-        headers = [("Authorization", "Bearer sk_test_x")]
-    request, _ = mock_request(raw, method, target, headers, body, server)
+    params, query, body = SAMPLE_REQUESTS[short]
+    for name, value in params.items():
+        path = path.replace(f"{{{name}}}", value)
+    target = f"{server}{path}" + (f"?{query}" if query else "")
+    headers = [("Authorization", "Bearer sk_test_x")]
+    if body is not None:
+        headers.append(("Content-Type", "application/json"))
+    request, _ = mock_request(raw, method, target, headers, body or "", server)
     return request
 
 
@@ -488,10 +627,98 @@ def create_body_problems(line):
     return [] if body == want else [f"body {body!r}, want {want!r}"]
 
 
+def lookup_problems(line):
+    """The lookup's query says exactly what the caller asked: each address
+    (or external id) once, in order, decoding (form-urlencoded, so a `+`
+    must have been sent as %2B) to exactly the input; an explicit `limit`
+    that can hold every match (1..500, at least one per value); and, as a
+    GET, no body and no Content-Length."""
+    req, want = line["request"], line["input"]
+    parts = urlsplit(req["uri"])
+    problems = []
+    try:
+        pairs = query_args(parts.query)
+    except ValueError as e:
+        return [str(e)]
+    param, values = lookup_values(want)
+    if param == "external_id":
+        # Clerk reads a leading sign as include/exclude: an id that starts
+        # with one is asked for as `+<id>`.
+        values = ["+" + v if v[:1] in ("+", "-") else v for v in values]
+    sent = [v for k, v in pairs if k == param]
+    if sent != values:
+        problems.append(f"{param} values {sent!r}, want {values!r}")
+    limits = [v for k, v in pairs if k == "limit"]
+    if "limit" in want:
+        if limits != [str(want["limit"])]:
+            problems.append(f"limit {limits!r}, want {want['limit']}")
+    elif len(limits) != 1 or not limits[0].isdigit() or not len(values) <= int(limits[0]) <= 500:
+        problems.append(f"limit {limits!r} for {len(values)} values")
+    offsets = [v for k, v in pairs if k == "offset"]
+    want_offset = [str(want["offset"])] if want.get("offset") else []
+    if offsets != want_offset and not (offsets == ["0"] and not want_offset):
+        problems.append(f"offset {offsets!r}, want {want_offset!r}")
+    others = sorted({k for k, _ in pairs} - {param, "limit", "offset"})
+    if others:
+        problems.append(f"unexpected parameters {others}")
+    if req["method"] != "GET":
+        problems.append(f"method {req['method']}")
+    if req["body"]:
+        problems.append("a GET with a body")
+    if header(req["headers"], "content-length") is not None:
+        problems.append("a GET with Content-Length")
+    return problems
+
+
+# Each operation's own rules beyond the description: a label for the report
+# and the check (a list of problems).
+PLAIN_CHECKS = {
+    "create": ("SDK create body carries exactly the arguments (plain check)", create_body_problems),
+    "revoke": ("SDK revoke id is one path segment decoding to the id (plain check)",
+               lambda line: segment_problems(None, None, line)),
+    "list_users": ("SDK lookup query carries exactly the arguments, limit and no body (plain check)",
+                   lookup_problems),
+}
+
+
+def lookup_values(lookup_input):
+    """(query parameter, values) of a lookup's input."""
+    if "external_ids" in lookup_input:
+        return "external_id", lookup_input["external_ids"]
+    return "email_address", lookup_input["email_addresses"]
+
+
+# clerk-core's documented budget for a lookup's query (MAX_LOOKUP_QUERY_BYTES,
+# less the 32 bytes it keeps for limit and offset).
+LOOKUP_VALUE_BUDGET = 6 * 1024 - 32
+
+
+def lookup_cost(param, values):
+    """The bytes `name=value&` takes for each value, percent-encoded (a
+    leading sign of an external id costs a `%2B` more)."""
+    unreserved = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+    total = 0
+    for v in values:
+        encoded = sum(1 if b in unreserved else 3 for b in v.encode("utf-8"))
+        sign = 3 if param == "external_id" and v[:1] in ("+", "-") else 0
+        total += len(param) + 2 + encoded + sign
+    return total
+
+
 def expected_refusal(line):
+    """The argument the SDK must refuse before sending, or None."""
     i = line["input"]
     if line["operation"] == "revoke":
         return "sign_in_token_id" if i["sign_in_token_id"] in ("", ".", "..") else None
+    if line["operation"] == "list_users":
+        # In clerk-core's order: no value, over 100, an empty one, a limit
+        # outside 1-500, a query over the byte budget.
+        param, values = lookup_values(i)
+        if not values or len(values) > 100 or "" in values:
+            return param
+        if "limit" in i and not 1 <= i["limit"] <= 500:
+            return "limit"
+        return param if lookup_cost(param, values) > LOOKUP_VALUE_BUDGET else None
     if i["user_id"] == "":
         return "user_id"
     e = i["expires_in"]
@@ -525,12 +752,9 @@ def check_sdk_requests(raw, ops, strict, lines, report):
         except ValueError as e:
             problems.append(str(e))
         report.count(f"SDK request valid: {short} (openapi-core)", not problems, f"{label}: {problems}")
-        if short == "revoke":
-            seg = segment_problems(raw, ops, line)
-            report.count("SDK revoke id is one path segment decoding to the id (plain check)", not seg, f"{label}: {seg}")
-        else:
-            body = create_body_problems(line)
-            report.count("SDK create body carries exactly the arguments (plain check)", not body, f"{label}: {body}")
+        plain_label, plain_check = PLAIN_CHECKS[short]
+        plain = plain_check(line)
+        report.count(plain_label, not plain, f"{label}: {plain}")
 
 
 def check_generated(raw, ops, api, cases, report):
@@ -563,9 +787,15 @@ def check_mock(raw, ops, api, strict, clerk_errors_schema, exchanges, report):
             problems.append(f"no error with code {x['expect']['code']}")
         report.count("clerk-mock answered as the scenario expects", not problems, f"{name}: {problems}")
 
-        request, _ = mock_request(raw, received["method"], received["target"], received["headers"],
-                                  received["body"], x["base_url"])
-        req_errors = [describe(e) for e in strict.iter_request_errors(request)]
+        try:
+            request, _ = mock_request(raw, received["method"], received["target"], received["headers"],
+                                      received["body"], x["base_url"])
+            req_errors = [describe(e) for e in strict.iter_request_errors(request)]
+        except ValueError as e:
+            # A query that is not application/x-www-form-urlencoded: wrong
+            # before any validator; its response is judged beside a valid
+            # request of the operation.
+            request, req_errors = sample_request(raw, ops, short), [f"malformed query: {e}"]
         if x["request_valid"]:
             report.count("clerk-mock exchange: request as received is valid (openapi-core)", not req_errors,
                          f"{name}: {req_errors}")
@@ -627,8 +857,25 @@ def negative_checks(raw, ops, api, strict, clerk_errors_schema, report):
         ("revoke with an id holding a raw #", "POST", f"{server}/sign_in_tokens/sit_1#x/revoke", [bearer], ""),
         ("revoke without Authorization", "POST", f"{server}/sign_in_tokens/sit_1/revoke", [], ""),
     ]
+    # Query parameters are validated: a wrong one in an otherwise valid
+    # lookup must be rejected (before the query was passed to the validator,
+    # none of these was).
+    users_url = f"{server}/users?email_address=ann%40example.com"
+    for query in ["limit=0", "limit=501", "limit=abc", "limit=1.5", "limit=", "offset=-1", "offset=x"]:
+        bad_requests.append((f"lookup with {query}", "GET", f"{users_url}&{query}", [bearer], ""))
+    bad_requests.append(("lookup without Authorization", "GET", f"{users_url}&limit=1", [], ""))
     for name, method, url, headers, body in bad_requests:
         report.negative(f"request: {name}", "openapi-core", request_errors(method, url, headers, body))
+
+    # Controls: the sample requests the responses are validated against, and
+    # the valid twins of the wrong lookups above, pass.
+    controls = [(short, sample_request(raw, ops, short)) for short in ops]
+    for query in ["limit=1", "limit=500", "offset=0", "limit=100&offset=7", "email_address=b%2B1%40example.com"]:
+        request, _ = mock_request(raw, "GET", f"{users_url}&{query}", [bearer], "", server)
+        controls.append((f"list_users {query}", request))
+    for name, request in controls:
+        errs = [describe(e) for e in strict.iter_request_errors(request)]
+        report.count("control: a valid request passes (openapi-core)", not errs, f"{name}: {errs}")
 
     # The plain segment check has teeth too: ids spliced in raw, or encoded
     # for a different id, are refused even where the validator cannot tell.
@@ -638,12 +885,33 @@ def negative_checks(raw, ops, api, strict, clerk_errors_schema, report):
         report.negative(f"request: revoke segment {raw_segment!r} for id {meant!r}", "segment check",
                         segment_problems(raw, ops, line))
 
+    # The lookup's plain check has teeth: a raw `+`, a missing or too small
+    # limit, a value left out, a GET with a length.
+    want = {"email_addresses": ["test+1@example.com", "b@example.com"]}
+    good = "email_address=test%2B1%40example.com&email_address=b%40example.com"
+    for name, query, headers in [
+        ("a raw + in an address", "email_address=test+1%40example.com&email_address=b%40example.com&limit=2", []),
+        ("no limit", good, []),
+        ("a limit under the number of addresses", f"{good}&limit=1", []),
+        ("a limit over 500", f"{good}&limit=501", []),
+        ("an address left out", "email_address=b%40example.com&limit=2", []),
+        ("a GET with Content-Length", f"{good}&limit=2", [["Content-Length", "0"]]),
+    ]:
+        line = {"request": {"method": "GET", "uri": f"{server}/users?{query}", "headers": headers, "body": ""},
+                "input": want, "base_url": server}
+        report.negative(f"request: lookup with {name}", "lookup check", lookup_problems(line))
+    control = {"request": {"method": "GET", "uri": f"{server}/users?{good}&limit=2", "headers": [], "body": ""},
+               "input": want, "base_url": server}
+    report.count("control: a valid request passes (lookup check)", not lookup_problems(control),
+                 f"{lookup_problems(control)}")
+
     requests = {short: sample_request(raw, ops, short) for short in ops}
     token = {
         "object": "sign_in_token", "id": "sit_1", "status": "pending", "user_id": "user_1",
         "token": "a.b.c", "url": "https://x/?ticket=a.b.c", "created_at": 1638000669544, "updated_at": 1638000669544,
     }
     errors_body = {"errors": [{"message": "m", "long_message": "l", "code": "resource_not_found"}]}
+    user = Generator(raw).base(raw["components"]["schemas"]["User"])
     json_headers = [["Content-Type", "application/json"]]
     bad_responses = [
         ("create", 200, "SignInToken without id", {k: v for k, v in token.items() if k != "id"}, json_headers),
@@ -664,11 +932,35 @@ def negative_checks(raw, ops, api, strict, clerk_errors_schema, report):
         ("create", 401, "undocumented status 401", errors_body, json_headers),
         ("revoke", 500, "undocumented status 500", errors_body, json_headers),
         ("create", 400, "status 400 documented only for revoke", errors_body, json_headers),
+        ("list_users", 200, "User list that is an object", {"data": [user]}, json_headers),
+        ("list_users", 200, "User without id", [{k: v for k, v in user.items() if k != "id"}], json_headers),
+        ("list_users", 200, "User with object 'sign_in_token'", [{**user, "object": "sign_in_token"}], json_headers),
+        ("list_users", 200, "User with email_addresses a string", [{**user, "email_addresses": "a@b.c"}], json_headers),
+        ("list_users", 200, "User with an email address without email_address",
+         [{**user, "email_addresses": [{k: v for k, v in user["email_addresses"][0].items() if k != "email_address"}]}],
+         json_headers),
+        ("list_users", 200, "User with created_at a string", [{**user, "created_at": "1638000669544"}], json_headers),
+        ("list_users", 404, "undocumented status 404", errors_body, json_headers),
     ]
     for short, status, name, body, headers in bad_responses:
         response = mock_response(status, headers, json.dumps(body))
         errs = [describe(e) for e in api.iter_response_errors(requests[short], response)]
         report.negative(f"response: {short} {status} {name}", "openapi-core", errs)
+
+    # The strict validator (clerk-mock's exchanges) forbids undocumented
+    # properties also where the description leaves an object open, and also
+    # inside a `oneOf` whose wrapper it opens.
+    email = user["email_addresses"][0]
+    strict_bad = [
+        ("list_users", 200, "email verification with an undocumented field",
+         [{**user, "email_addresses": [{**email, "verification": {**email["verification"], "extra": 1}}]}]),
+        ("list_users", 422, "ClerkError with an undocumented field",
+         {"errors": [{"message": "m", "long_message": "l", "code": "c", "extra": 1}]}),
+    ]
+    for short, status, name, body in strict_bad:
+        response = mock_response(status, json_headers, json.dumps(body))
+        errs = [describe(e) for e in strict.iter_response_errors(requests[short], response)]
+        report.negative(f"response: {short} {status} {name}", "openapi-core (strict)", errs)
 
     for name, body in [("401 body {'error': ...}", {"error": "unauthorized"}),
                        ("401 body with an error without long_message", {"errors": [{"message": "m", "code": "c"}]})]:
@@ -680,7 +972,7 @@ def negative_checks(raw, ops, api, strict, clerk_errors_schema, report):
         report.negative(f"response: {name}", "ClerkErrors schema", errs)
 
 
-def tolerance_cases():
+def tolerance_cases(raw):
     """Responses the description forbids but clerk-core is designed to take
     (DESIGN.md: unknown fields ignored, unknown enum values kept) or to
     refuse as a decode error (a required field missing). Each is also shown
@@ -689,16 +981,28 @@ def tolerance_cases():
         "object": "sign_in_token", "id": "sit_1", "status": "pending", "user_id": "user_1",
         "token": "a.b.c", "url": None, "created_at": 1638000669544, "updated_at": 1638000669545,
     }
-    cases = [
+    token_cases = [
         ("tolerated: an undocumented field", {**token, "added_later": {"x": [1]}}, "ok"),
         ("tolerated: an unknown status", {**token, "status": "expired"}, "ok"),
     ]
     for field in ["object", "id", "status", "user_id", "created_at", "updated_at"]:
-        cases.append((f"refused: {field} missing", {k: v for k, v in token.items() if k != field}, "decode"))
-    cases.append(("refused: created_at a string", {**token, "created_at": "1638000669544"}, "decode"))
+        token_cases.append((f"refused: {field} missing", {k: v for k, v in token.items() if k != field}, "decode"))
+    token_cases.append(("refused: created_at a string", {**token, "created_at": "1638000669544"}, "decode"))
+    user = Generator(raw).base(raw["components"]["schemas"]["User"])
+    user_cases = [
+        ("tolerated: an undocumented field", [{**user, "added_later": {"x": [1]}}], "ok"),
+        ("tolerated: an undocumented field in an email address",
+         [{**user, "email_addresses": [{**user["email_addresses"][0], "added_later": True}]}], "ok"),
+        ("tolerated: an email verification null (as Clerk sends; the 3.0 description cannot say it)",
+         [{**user, "email_addresses": [{**user["email_addresses"][0], "verification": None}]}], "ok"),
+        ("refused: id missing", [{k: v for k, v in user.items() if k != "id"}], "decode"),
+        ("refused: an object, not a list", {"data": [user]}, "decode"),
+    ]
+    cases = [(short, *case) for case in token_cases for short in ("create", "revoke")]
+    cases += [("list_users", *case) for case in user_cases]
     out = []
-    for i, (name, instance, expect) in enumerate(cases):
-        for short in OPS:
+    for short, name, instance, expect in cases:
+        if short in OPS:
             out.append({
                 "name": f"{short} 200 {name}",
                 "operation": short,
@@ -735,7 +1039,7 @@ def cmd_check(args):
 
     cases = generate(raw, ops, gen)
     check_generated(raw, ops, api, cases, report)
-    outside = tolerance_cases()
+    outside = tolerance_cases(raw)
     requests = {short: sample_request(raw, ops, short) for short in ops}
     for case in outside:
         response = mock_response(case["status"], case["headers"], case["body"])

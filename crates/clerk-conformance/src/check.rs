@@ -4,54 +4,122 @@
 use std::fmt;
 
 use clerk_core::http::Response;
-use clerk_core::{CreateSignInToken, Error, ErrorKind, Operation, RevokeSignInToken, SignInToken};
+use clerk_core::{
+    CreateSignInToken, Error, ErrorKind, ListUsers, Operation, RevokeSignInToken, SignInToken, User,
+};
 use serde_json::{Map, Value};
 
-/// Which operation a response answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    /// `POST /sign_in_tokens`.
-    Create,
-    /// `POST /sign_in_tokens/{sign_in_token_id}/revoke`.
-    Revoke,
+/// Every operation the checks know, by the short name the JSON-lines files use. A new
+/// operation is one entry here: how to make one (its arguments do not matter for parsing)
+/// and how to compare what clerk-core returns with the JSON it came from.
+static OPERATIONS: &[&dyn OpCheck] = &[
+    &Entry {
+        name: "create",
+        sample: sample_create,
+        compare: compare_token,
+    },
+    &Entry {
+        name: "revoke",
+        sample: sample_revoke,
+        compare: compare_token,
+    },
+    &Entry {
+        name: "list_users",
+        sample: sample_list_users,
+        compare: compare_users,
+    },
+];
+
+fn sample_create() -> CreateSignInToken {
+    CreateSignInToken::new("user_x")
 }
 
+fn sample_revoke() -> RevokeSignInToken {
+    RevokeSignInToken::new("sit_x")
+}
+
+fn sample_list_users() -> ListUsers {
+    ListUsers::by_email_addresses(["ann@example.com"])
+}
+
+/// One operation of the table: parses a reply with clerk-core and compares a success with
+/// the JSON, whatever the operation's output type.
+trait OpCheck: Sync {
+    fn name(&self) -> &'static str;
+
+    /// Parses `response`. On success, the comparison of the output with the JSON that
+    /// `json` gives; on failure, clerk-core's error.
+    fn parse_and_compare(
+        &self,
+        response: &Response<Vec<u8>>,
+        json: &dyn Fn() -> Result<Value, String>,
+    ) -> Result<Result<(), String>, Error>;
+}
+
+struct Entry<O: Operation> {
+    name: &'static str,
+    sample: fn() -> O,
+    compare: fn(&O::Output, &Value) -> Result<(), String>,
+}
+
+impl<O: Operation> OpCheck for Entry<O> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn parse_and_compare(
+        &self,
+        response: &Response<Vec<u8>>,
+        json: &dyn Fn() -> Result<Value, String>,
+    ) -> Result<Result<(), String>, Error> {
+        let output = (self.sample)().parse_response(response)?;
+        Ok(json().and_then(|json| (self.compare)(&output, &json)))
+    }
+}
+
+/// Which operation a response answers: an entry of the table.
+#[derive(Clone, Copy)]
+pub struct Op(&'static dyn OpCheck);
+
 impl Op {
-    /// The operation for its short name, `create` or `revoke`.
+    /// The operation for its short name (`create`, `revoke`, …).
     pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "create" => Some(Self::Create),
-            "revoke" => Some(Self::Revoke),
-            _ => None,
-        }
+        OPERATIONS
+            .iter()
+            .find(|op| op.name() == name)
+            .map(|op| Self(*op))
+    }
+
+    /// Every operation the checks know.
+    pub fn all() -> impl Iterator<Item = Self> {
+        OPERATIONS.iter().map(|op| Self(*op))
     }
 
     /// The short name.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Create => "create",
-            Self::Revoke => "revoke",
-        }
+        self.0.name()
     }
+}
 
-    /// Parses `response` as this operation's reply.
-    ///
-    /// # Errors
-    /// Whatever clerk-core makes of a reply that is not a success.
-    pub fn parse(self, response: &Response<Vec<u8>>) -> Result<SignInToken, Error> {
-        // Parsing does not depend on the operation's arguments.
-        match self {
-            Self::Create => CreateSignInToken::new("user_x").parse_response(response),
-            Self::Revoke => RevokeSignInToken::new("sit_x").parse_response(response),
-        }
+impl PartialEq for Op {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for Op {}
+
+impl fmt::Debug for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Op({})", self.name())
     }
 }
 
 /// What clerk-core made of a response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Outcome {
-    /// `Ok(SignInToken)`.
-    Token,
+    /// `Ok(_)`: the operation's output.
+    Ok,
     /// `ErrorKind::Api`: Clerk said no.
     Api,
     /// `ErrorKind::Decode`: a success body of the wrong shape.
@@ -67,7 +135,7 @@ impl Outcome {
     /// `unexpected`, `other`.
     pub fn name(self) -> &'static str {
         match self {
-            Self::Token => "ok",
+            Self::Ok => "ok",
             Self::Api => "api",
             Self::Decode => "decode",
             Self::Unexpected => "unexpected",
@@ -78,7 +146,7 @@ impl Outcome {
     /// The outcome for its name.
     pub fn from_name(name: &str) -> Option<Self> {
         [
-            Self::Token,
+            Self::Ok,
             Self::Api,
             Self::Decode,
             Self::Unexpected,
@@ -88,9 +156,9 @@ impl Outcome {
         .find(|o| o.name() == name)
     }
 
-    fn of(result: &Result<SignInToken, Error>) -> Self {
+    fn of<T>(result: &Result<T, Error>) -> Self {
         match result {
-            Ok(_) => Self::Token,
+            Ok(_) => Self::Ok,
             Err(e) => match e.kind() {
                 ErrorKind::Api(_) => Self::Api,
                 ErrorKind::Decode(_) => Self::Decode,
@@ -193,8 +261,9 @@ impl Case {
     /// Parses the case with clerk-core and checks the result, returning the
     /// outcome.
     ///
-    /// - `ok`: `Ok(SignInToken)` whose every field equals the JSON's (a
-    ///   field absent or `null` in the JSON is `None`).
+    /// - `ok`: `Ok(output)` that the operation's comparison finds equal to
+    ///   the JSON (for a `SignInToken`, every field; a field absent or `null`
+    ///   in the JSON is `None`).
     /// - `api`: `ErrorKind::Api` with the status, and errors (code, message,
     ///   long message, meta), top-level meta and codes equal to the JSON's;
     ///   the trace id is the body's `clerk_trace_id` when non-empty, else a
@@ -206,11 +275,16 @@ impl Case {
     /// A message saying what differs.
     pub fn check(&self) -> Result<Outcome, String> {
         let response = self.response()?;
-        let result = self.op.parse(&response);
+        let json = || match &self.instance {
+            Some(v) => Ok(v.clone()),
+            None => serde_json::from_str(&self.body)
+                .map_err(|e| format!("the case's body is not JSON: {e}")),
+        };
+        let result = self.op.0.parse_and_compare(&response, &json);
         let outcome = Outcome::of(&result);
         if outcome != self.expect {
             let detail = match &result {
-                Ok(_) => "Ok(SignInToken)".to_owned(),
+                Ok(_) => format!("Ok({} output)", self.op.name()),
                 Err(e) => format!("{e}"),
             };
             return Err(format!(
@@ -218,16 +292,8 @@ impl Case {
                 self.expect
             ));
         }
-        let json = match &self.instance {
-            Some(v) => v.clone(),
-            None if matches!(outcome, Outcome::Token | Outcome::Api) => {
-                serde_json::from_str(&self.body)
-                    .map_err(|e| format!("the case's body is not JSON: {e}"))?
-            }
-            None => Value::Null,
-        };
         match result {
-            Ok(token) => compare_token(&token, &json),
+            Ok(comparison) => comparison,
             Err(error) => {
                 if error.status().map(|s| s.as_u16()) != Some(self.status) {
                     return Err(format!(
@@ -237,7 +303,7 @@ impl Case {
                     ));
                 }
                 if outcome == Outcome::Api {
-                    compare_api(&error, &json, &self.headers)
+                    compare_api(&error, &json()?, &self.headers)
                 } else {
                     Ok(())
                 }
@@ -295,6 +361,62 @@ fn compare_token(token: &SignInToken, json: &Value) -> Result<(), String> {
         Some(token.updated_at.as_millis()),
         obj.get("updated_at").and_then(Value::as_i64),
     )
+}
+
+/// A `User` list: every user in order, with its id, email addresses (ids and addresses),
+/// primary email address id, external id, names and timestamps equal to the JSON's. A list,
+/// name or id absent or `null` in the JSON is empty or `None`; a timestamp absent is 0.
+// The table's comparisons take `&O::Output`, here `&Vec<User>`.
+#[allow(clippy::ptr_arg)]
+fn compare_users(users: &Vec<User>, json: &Value) -> Result<(), String> {
+    let list = json.as_array().ok_or("the User list is not a JSON array")?;
+    same("number of users", users.len(), list.len())?;
+    for (i, (user, want)) in users.iter().zip(list).enumerate() {
+        let obj = object(&format!("users[{i}]"), want)?;
+        let at = |field: &str| format!("users[{i}].{field}");
+        same(&at("id"), Some(user.id.as_str()), opt_str(obj, "id"))?;
+        for (field, got) in [
+            ("primary_email_address_id", &user.primary_email_address_id),
+            ("external_id", &user.external_id),
+            ("first_name", &user.first_name),
+            ("last_name", &user.last_name),
+        ] {
+            same(&at(field), got.as_deref(), opt_str(obj, field))?;
+        }
+        for (field, got) in [
+            ("created_at", user.created_at),
+            ("updated_at", user.updated_at),
+        ] {
+            let want = obj.get(field).and_then(Value::as_i64).unwrap_or(0);
+            same(&at(field), got, want)?;
+        }
+        let emails = match obj.get("email_addresses") {
+            None | Some(Value::Null) => &[][..],
+            Some(v) => v
+                .as_array()
+                .map(Vec::as_slice)
+                .ok_or_else(|| format!("{} is not an array", at("email_addresses")))?,
+        };
+        same(
+            &at("email_addresses.len()"),
+            user.email_addresses.len(),
+            emails.len(),
+        )?;
+        for (j, (got, want)) in user.email_addresses.iter().zip(emails).enumerate() {
+            let want = object(&at(&format!("email_addresses[{j}]")), want)?;
+            same(
+                &at(&format!("email_addresses[{j}].id")),
+                Some(got.id.as_str()),
+                opt_str(want, "id"),
+            )?;
+            same(
+                &at(&format!("email_addresses[{j}].email_address")),
+                Some(got.email_address.as_str()),
+                opt_str(want, "email_address"),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// The longest `Clerk-Trace-Id` header clerk-core keeps.
@@ -365,7 +487,7 @@ mod tests {
     fn case(status: u16, body: &str, expect: Outcome) -> Case {
         Case {
             name: "t".into(),
-            op: Op::Create,
+            op: Op::from_name("create").unwrap(),
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.into(),
@@ -377,13 +499,13 @@ mod tests {
 
     #[test]
     fn a_matching_token_passes() {
-        assert_eq!(case(200, TOKEN, Outcome::Token).check(), Ok(Outcome::Token));
+        assert_eq!(case(200, TOKEN, Outcome::Ok).check(), Ok(Outcome::Ok));
     }
 
     #[test]
     fn a_differing_instance_is_caught() {
         // The checker must notice when clerk-core's value and the JSON differ.
-        let mut c = case(200, TOKEN, Outcome::Token);
+        let mut c = case(200, TOKEN, Outcome::Ok);
         let mut instance: Value = serde_json::from_str(TOKEN).unwrap();
         for (field, value) in [
             ("id", json!("sit_2")),
@@ -423,7 +545,7 @@ mod tests {
         let body =
             r#"{"errors":[{"message":"m","long_message":"l","code":"c"}],"clerk_trace_id":""}"#;
         let mut c = case(400, body, Outcome::Api);
-        c.op = Op::Revoke;
+        c.op = Op::from_name("revoke").unwrap();
         c.headers
             .push(("Clerk-Trace-Id".into(), " trace_header ".into()));
         assert_eq!(c.check(), Ok(Outcome::Api));
@@ -432,13 +554,75 @@ mod tests {
     #[test]
     fn a_wrong_outcome_is_caught() {
         assert!(case(200, TOKEN, Outcome::Api).check().is_err());
-        assert!(case(404, ERRORS, Outcome::Token).check().is_err());
+        assert!(case(404, ERRORS, Outcome::Ok).check().is_err());
         let missing_id = TOKEN.replace(r#""id":"sit_1","#, "");
         assert_eq!(
             case(200, &missing_id, Outcome::Decode).check(),
             Ok(Outcome::Decode)
         );
-        assert!(case(200, &missing_id, Outcome::Token).check().is_err());
+        assert!(case(200, &missing_id, Outcome::Ok).check().is_err());
+    }
+
+    const USERS: &str = r#"[{"object":"user","id":"user_1","external_id":"crm-1",
+        "primary_email_address_id":"idn_1","first_name":"Ann","last_name":null,
+        "email_addresses":[{"object":"email_address","id":"idn_1","email_address":"ann@example.com","verification":null}],
+        "created_at":1700000000000,"updated_at":1700000000001,"banned":false},
+        {"object":"user","id":"user_2","external_id":null,"primary_email_address_id":null,
+        "first_name":null,"last_name":null,"email_addresses":[],"created_at":1,"updated_at":2}]"#;
+
+    #[test]
+    fn a_matching_user_list_passes_and_a_differing_one_is_caught() {
+        let mut c = case(200, USERS, Outcome::Ok);
+        c.op = Op::from_name("list_users").unwrap();
+        assert_eq!(c.check(), Ok(Outcome::Ok));
+        let instance: Value = serde_json::from_str(USERS).unwrap();
+        for (path, value, field) in [
+            ("/0/id", json!("user_9"), "id"),
+            ("/0/external_id", json!("crm-2"), "external_id"),
+            ("/0/first_name", Value::Null, "first_name"),
+            ("/1/updated_at", json!(3), "updated_at"),
+            (
+                "/0/email_addresses/0/email_address",
+                json!("bob@example.com"),
+                "email_address",
+            ),
+            (
+                "/0/email_addresses/0/id",
+                json!("idn_2"),
+                "email_addresses[0].id",
+            ),
+        ] {
+            let mut changed = instance.clone();
+            *changed.pointer_mut(path).unwrap() = value;
+            c.instance = Some(changed);
+            let err = c.check().unwrap_err();
+            assert!(err.contains(field), "{path}: {err}");
+        }
+        let mut shorter = instance.clone();
+        shorter.as_array_mut().unwrap().pop();
+        c.instance = Some(shorter);
+        assert!(c.check().unwrap_err().contains("number of users"));
+        // A user without an id is a decode error, not a user.
+        let mut c = case(
+            200,
+            &USERS.replace(r#""id":"user_2","#, ""),
+            Outcome::Decode,
+        );
+        c.op = Op::from_name("list_users").unwrap();
+        assert_eq!(c.check(), Ok(Outcome::Decode));
+    }
+
+    #[test]
+    fn operations_are_found_by_name() {
+        let names: Vec<&str> = Op::all().map(Op::name).collect();
+        assert_eq!(names, ["create", "revoke", "list_users"]);
+        for name in names {
+            assert_eq!(Op::from_name(name).map(Op::name), Some(name));
+        }
+        assert_eq!(Op::from_name("delete_everything"), None);
+        let line = json!({"name": "n", "operation": "nope", "status": 200,
+            "headers": [], "body": "{}", "expect": "ok"});
+        assert!(Case::from_json(&line).is_err());
     }
 
     #[test]
@@ -446,8 +630,8 @@ mod tests {
         let line = json!({"name": "n", "operation": "revoke", "status": 200,
             "headers": [["content-type", "application/json"]], "body": TOKEN, "expect": "ok"});
         let c = Case::from_json(&line).unwrap();
-        assert_eq!(c.op, Op::Revoke);
-        assert_eq!(c.check(), Ok(Outcome::Token));
+        assert_eq!(c.op, Op::from_name("revoke").unwrap());
+        assert_eq!(c.check(), Ok(Outcome::Ok));
         assert!(Case::from_json(&json!({"name": "n"})).is_err());
     }
 }

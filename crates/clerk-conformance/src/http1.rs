@@ -52,7 +52,8 @@ impl RawResponse {
 /// Sends `request` to `addr` on a new connection and reads the whole answer.
 ///
 /// The request goes out as built: its method, the URI's path and query as
-/// the target, every header it carries, then `Host`, `Content-Length` and
+/// the target, every header it carries, then `Host`, `Content-Length` (if the
+/// request has a body or a `Content-Length` of its own) and
 /// `Connection: close` (in place of any framing headers it carries).
 ///
 /// # Errors
@@ -83,13 +84,12 @@ pub fn send(addr: SocketAddr, request: &Request<Vec<u8>>) -> io::Result<RawRespo
         head.extend_from_slice(value.as_bytes());
         head.extend_from_slice(b"\r\n");
     }
-    head.extend_from_slice(
-        format!(
-            "Content-Length: {}\r\nConnection: close\r\n\r\n",
-            request.body().len()
-        )
-        .as_bytes(),
-    );
+    // A length only where the request has a body or says it has none: a GET
+    // the SDK builds without `Content-Length` goes out without one.
+    if !request.body().is_empty() || request.headers().contains_key(CONTENT_LENGTH) {
+        head.extend_from_slice(format!("Content-Length: {}\r\n", request.body().len()).as_bytes());
+    }
+    head.extend_from_slice(b"Connection: close\r\n\r\n");
     stream.write_all(&head)?;
     stream.write_all(request.body())?;
     stream.flush()?;

@@ -6,15 +6,16 @@
 //! this crate parses. Nothing here is published.
 //!
 //! - The `dump` binary writes, as JSON lines, every request the SDK builds for
-//!   both operations (with and without each optional field, with awkward ids)
+//!   each operation (with and without each optional field, with awkward ids)
 //!   and the request/response exchanges of a real HTTP conversation with
 //!   `clerk-mock`. The validator checks them against the description.
 //! - The `responses` integration test reads the responses the validator
 //!   generated from the description (and checked against it), parses each
-//!   with `clerk-core`, and compares the typed result with the JSON: a
-//!   [`SignInToken`](clerk_core::SignInToken) whose fields equal the body, or
-//!   an [`ErrorKind::Api`](clerk_core::ErrorKind::Api) with the body's codes
-//!   and trace id. It is `#[ignore]`d, so a plain `cargo test` reports it as
+//!   with `clerk-core`, and compares the typed result with the JSON: the
+//!   operation's output (a [`SignInToken`](clerk_core::SignInToken), …) whose
+//!   fields equal the body, or an
+//!   [`ErrorKind::Api`](clerk_core::ErrorKind::Api) with the body's codes and
+//!   trace id. The operations it knows are one table in [`check`]. It is `#[ignore]`d, so a plain `cargo test` reports it as
 //!   ignored; `run.sh` runs it with `--ignored` and `CLERK_CONFORMANCE_DIR`
 //!   set, and fails unless it ran and passed. Run with `--ignored` but
 //!   without `CLERK_CONFORMANCE_DIR`, it fails.

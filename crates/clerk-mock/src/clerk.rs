@@ -8,6 +8,7 @@ use crate::RecordedRequest;
 use crate::response::{ClerkError, Response, clerk_errors, too_many_requests};
 use crate::server::{DEFAULT_EXPIRES_IN_SECONDS, Shared};
 use crate::state::{State, TokenRecord, TokenStatus};
+use crate::users;
 use crate::util::{base64url, hex, now_ms, percent_decode};
 
 /// Puts a request through the rate limiter, if the server has one: `Some(retry_after)` in
@@ -38,43 +39,60 @@ pub(crate) fn handle(shared: &Shared, request: &RecordedRequest, refused: Option
     if let Some(retry_after) = refused {
         return too_many_requests(&shared.ids, &retry_after.to_string());
     }
-    let path = path_of(&request.path);
+    let (path, query) = split_target(&request.path);
     let Some(rest) = path.strip_prefix('/') else {
         return not_found_route(shared, request);
     };
     // Split on the raw `/` first, then decode each segment: `sit%2Fx` is the one id `sit/x`.
     let segments: Vec<String> = rest.split('/').map(percent_decode).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let method = request.method.as_str();
     match segments.as_slice() {
-        ["v1", "sign_in_tokens"] => {
-            if request.method == "POST" {
-                create(shared, &request.body)
-            } else {
-                method_not_allowed(shared, request)
-            }
-        }
-        ["v1", "sign_in_tokens", id, "revoke"] => {
-            if request.method == "POST" {
-                revoke(shared, id)
-            } else {
-                method_not_allowed(shared, request)
-            }
-        }
+        ["v1", "sign_in_tokens"] => match method {
+            "POST" => create(shared, &request.body),
+            _ => method_not_allowed(shared, request, "POST"),
+        },
+        ["v1", "sign_in_tokens", id, "revoke"] => match method {
+            "POST" => revoke(shared, id),
+            _ => method_not_allowed(shared, request, "POST"),
+        },
+        // HEAD is answered like GET, without the body.
+        ["v1", "users"] => match method {
+            "GET" | "HEAD" => users::list(shared, query.unwrap_or("")),
+            _ => method_not_allowed(shared, request, "GET, HEAD"),
+        },
         _ => not_found_route(shared, request),
     }
 }
 
-/// The path of a request target: the absolute form's scheme and authority, the query and any
-/// fragment removed.
-fn path_of(target: &str) -> &str {
-    let mut path = target;
+/// The path and the query of a request target: the absolute form's scheme and authority
+/// and any fragment removed. The query is `None` without a `?`.
+fn split_target(target: &str) -> (&str, Option<&str>) {
+    let mut rest = target;
     for scheme in ["http://", "https://"] {
         if let Some(after) = strip_prefix_ignore_case(target, scheme) {
-            path = after.find('/').map_or("/", |i| &after[i..]);
+            rest = after.find(['/', '?', '#']).map_or("", |i| &after[i..]);
         }
     }
-    let end = path.find(['?', '#']).unwrap_or(path.len());
-    &path[..end]
+    let rest = rest.find('#').map_or(rest, |i| &rest[..i]);
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    // An absolute-form target with no path names the root.
+    (
+        if path.is_empty() && rest.len() < target.len() {
+            "/"
+        } else {
+            path
+        },
+        query,
+    )
+}
+
+/// The path of a request target, for messages.
+fn path_of(target: &str) -> &str {
+    split_target(target).0
 }
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -131,7 +149,9 @@ fn not_found_route(shared: &Shared, request: &RecordedRequest) -> Response {
     )
 }
 
-fn method_not_allowed(shared: &Shared, request: &RecordedRequest) -> Response {
+/// 405, naming the route's methods (`allow`, as in an `Allow` header) in the message and
+/// the `Allow` header.
+fn method_not_allowed(shared: &Shared, request: &RecordedRequest, allow: &str) -> Response {
     clerk_errors(
         &shared.ids,
         405,
@@ -139,13 +159,13 @@ fn method_not_allowed(shared: &Shared, request: &RecordedRequest) -> Response {
             "method_not_allowed",
             "method not allowed",
             format!(
-                "{} is not allowed on {}; use POST.",
+                "{} is not allowed on {}; allowed: {allow}.",
                 request.method,
                 path_of(&request.path)
             ),
         ),
     )
-    .header("Allow", "POST")
+    .header("Allow", allow)
 }
 
 fn unprocessable(shared: &Shared, error: ClerkError) -> Response {
@@ -345,12 +365,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_lose_authority_query_and_fragment() {
+    fn targets_split_into_path_and_query() {
         assert_eq!(path_of("/v1/sign_in_tokens?x=1"), "/v1/sign_in_tokens");
         assert_eq!(path_of("http://127.0.0.1:1/v1/a#f"), "/v1/a");
         assert_eq!(path_of("HTTPS://host"), "/");
         assert_eq!(path_of("*"), "*");
         assert_eq!(path_of(""), "");
+        assert_eq!(split_target("/v1/users"), ("/v1/users", None));
+        assert_eq!(split_target("/v1/users?"), ("/v1/users", Some("")));
+        assert_eq!(
+            split_target("/v1/users?a=1&b=%3F?c#frag?x"),
+            ("/v1/users", Some("a=1&b=%3F?c"))
+        );
+        assert_eq!(
+            split_target("http://h:1/v1/users?limit=5"),
+            ("/v1/users", Some("limit=5"))
+        );
+        assert_eq!(split_target("http://h:1?limit=5"), ("/", Some("limit=5")));
+        assert_eq!(split_target("/a#b?c"), ("/a", None));
     }
 
     fn request_with_auth(values: &[&[u8]]) -> RecordedRequest {

@@ -195,6 +195,31 @@ fn head_too_large(shared: &Shared) -> Response {
     .closing()
 }
 
+/// The answer to a head over [`MAX_HEAD_BYTES`] (`buf` holds what was read of it): 414 if
+/// its request line (the part before the first line feed, or all of it if none came yet)
+/// is over half the cap, as when a client puts a very long query in the URL; 431 if the
+/// header fields are to blame.
+fn head_over_cap(shared: &Shared, buf: &[u8]) -> Response {
+    let line = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+    if line <= MAX_HEAD_BYTES / 2 {
+        return head_too_large(shared);
+    }
+    clerk_errors(
+        &shared.ids,
+        414,
+        ClerkError::new(
+            "uri_too_long",
+            "URI too long",
+            format!(
+                "The request line is {}{line} bytes long; the request head must not exceed \
+                 {MAX_HEAD_BYTES} bytes. Send fewer query parameters per request.",
+                if line == buf.len() { "over " } else { "" }
+            ),
+        ),
+    )
+    .closing()
+}
+
 fn body_too_large(shared: &Shared) -> ReadError {
     ReadError::Reject(
         clerk_errors(
@@ -226,7 +251,7 @@ fn read_request(shared: &Shared, conn: &mut Conn) -> Result<Option<Incoming>, Re
             match parsed.parse(&conn.buf) {
                 Ok(httparse::Status::Complete(n)) => {
                     if n > MAX_HEAD_BYTES {
-                        return Err(ReadError::Reject(head_too_large(shared)));
+                        return Err(ReadError::Reject(head_over_cap(shared, &conn.buf[..n])));
                     }
                     let headers: Vec<(String, Vec<u8>)> = parsed
                         .headers
@@ -249,7 +274,7 @@ fn read_request(shared: &Shared, conn: &mut Conn) -> Result<Option<Incoming>, Re
             }
         }
         if conn.buf.len() >= MAX_HEAD_BYTES {
-            return Err(ReadError::Reject(head_too_large(shared)));
+            return Err(ReadError::Reject(head_over_cap(shared, &conn.buf)));
         }
         match conn.fill() {
             Ok(0) | Err(_) if conn.buf.is_empty() => return Ok(None),

@@ -2,8 +2,8 @@
 //!
 //! [`MockServer`] is a real HTTP/1.1 server inside your test process: it listens on loopback
 //! with a port the operating system chooses, keeps connections alive, serves many
-//! connections at once (a thread each), and answers the two sign-in token operations the
-//! way Clerk does. Point any Clerk client at [`MockServer::base_url`] instead of
+//! connections at once (a thread each), and answers the two sign-in token operations and the
+//! user lookup (`GET /v1/users`) the way Clerk does. Point any Clerk client at [`MockServer::base_url`] instead of
 //! `https://api.clerk.com/v1` and give it [`MockServer::secret_key`].
 //!
 //! It uses no async runtime (plain `std::net` and threads), so it works in tests of blocking,
@@ -93,8 +93,79 @@
 //! | not pending | 400 | `sign_in_token_cannot_be_revoked_code`; `long_message` names its status |
 //! | pending | 200 | the `SignInToken`, now `revoked`, `updated_at` moved on, no `token` field, `"url":null` |
 //!
-//! Any other path gets 404 `resource_not_found`; another method on those two paths gets 405
-//! `method_not_allowed` with `Allow: POST`. A query string is ignored.
+//! **`GET /v1/users`** lists users: the users a test registered with
+//! [`MockServer::insert_user`] (with email addresses, an external id, names),
+//! [`MockServer::create_user`] or [`MockServer::add_user`] (these two have no email address
+//! and no external id), as a bare JSON array of `User` objects, newest first (each user's
+//! `created_at` is later than the one registered before it). Query parameters, as Clerk
+//! documents them:
+//!
+//! * `email_address`, repeated: only users with one of these addresses, compared
+//!   case-insensitively. Addresses no user has are ignored; a user is listed once however
+//!   many of its addresses were asked for. With the parameter present, a user must match
+//!   (an empty value matches no one).
+//! * `external_id`, repeated: `x` or `+x` includes the users whose external id is `x`; `-x`
+//!   excludes them. With only exclusions, every other user is listed, those without an
+//!   external id too. So an external id that starts with `-` or `+` is asked for as `+-…` or
+//!   `++…`.
+//! * Different filters must all match. `limit` (1 to 500, default **10**) and `offset` (0 or
+//!   more, default 0) page through the matches. A repeated `limit`, `offset` or `order_by`
+//!   counts once, the first. `order_by` may be `-created_at` (the default), `created_at` or
+//!   `+created_at` (oldest first).
+//! * The query is `application/x-www-form-urlencoded`, strictly: `+` is a space and `%2B` a
+//!   plus sign (so `test+1@example.com` must be sent as `test%2B1%40example.com`: a raw `+`
+//!   looks up `test 1@example.com`, as at Clerk), names are decoded too, and a `%` without
+//!   two hex digits, or bytes that are not UTF-8, make the request a 400.
+//!
+//! | request | status | `code` | `meta` |
+//! | --- | --- | --- | --- |
+//! | a malformed query | 400 | `malformed_query` | – |
+//! | a parameter Clerk documents that this server does not implement (`username`, `query`, `starting_after`, `order_by=email_address`, …) | 400 | `clerk_mock_unsupported_parameter` | `{"param_name":"<name>"}` |
+//! | over 100 `email_address` values | 422 | `form_param_value_invalid` | `{"param_name":"email_address"}` |
+//! | over 100 `external_id` values | 422 | `form_param_value_invalid` | `{"param_name":"external_id"}` |
+//! | `limit` not an integer from 1 to 500 | 422 | `form_param_value_invalid` | `{"param_name":"limit"}` |
+//! | `offset` not an integer ≥ 0 | 422 | `form_param_value_invalid` | `{"param_name":"offset"}` |
+//! | otherwise | 200 | the page of users (`[]` if none) | |
+//!
+//! The checks run in that order. Parameters Clerk does not document are ignored. Error
+//! messages name parameters, never the values (email addresses are personal data). `HEAD`
+//! is answered like `GET`, without the body.
+//!
+//! A `User` carries every field Clerk's description requires, with the values of a user
+//! created through the Backend API who never signed in: `"object":"user"`, `email_addresses`
+//! (each `{"id":"idn_…","object":"email_address","email_address",…}` with an admin
+//! verification, the first one named by `primary_email_address_id`), `external_id`,
+//! `first_name`, `last_name` (or `null`), empty lists of phone numbers, wallets and accounts,
+//! `created_at` and `updated_at` in Unix milliseconds, and so on.
+//!
+//! ```
+//! use clerk_mock::{MockServer, UserSpec};
+//! use std::io::{Read, Write};
+//! use std::net::TcpStream;
+//!
+//! let server = MockServer::start();
+//! let ann = server.insert_user(UserSpec::new().email("ann+test@example.com"));
+//!
+//! let mut conn = TcpStream::connect(server.addr()).unwrap();
+//! write!(
+//!     conn,
+//!     "GET /v1/users?email_address=ANN%2Btest%40example.com&limit=100 HTTP/1.1\r\n\
+//!      Host: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+//!     server.secret_key(),
+//! )
+//! .unwrap();
+//! let mut answer = String::new();
+//! conn.read_to_string(&mut answer).unwrap();
+//! let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+//! let users: clerk_mock::serde_json::Value = clerk_mock::serde_json::from_str(body).unwrap();
+//! assert_eq!(users[0]["id"], ann.as_str());
+//! assert_eq!(users[0]["email_addresses"][0]["email_address"], "ann+test@example.com");
+//! ```
+//!
+//! Any other path gets 404 `resource_not_found`. Another method on a known path gets 405
+//! `method_not_allowed` with an `Allow` header naming the path's methods (`POST` for the
+//! sign-in token paths, `GET, HEAD` for `/v1/users`). The query string is split off before
+//! routing; the sign-in token operations ignore it.
 //!
 //! Every error body is a `ClerkErrors` object,
 //! `{"errors":[{"message","long_message","code"(,"meta")}],"clerk_trace_id":"<32 hex>"}`,
@@ -108,7 +179,9 @@
 //! or the server is about to close. Pipelined requests are answered in order. Request bodies
 //! may use `Content-Length` or `Transfer-Encoding: chunked`; `Expect: 100-continue` gets its
 //! interim answer. Limits, each answered with a Clerk-shaped error and a closed connection:
-//! a request head over [`MAX_HEAD_BYTES`] or with over 100 fields (431), a body over
+//! a request head over [`MAX_HEAD_BYTES`] because of its request line (414 `uri_too_long`,
+//! when the request line alone is over half the cap, as with a lookup of 100 long email
+//! addresses), a head over the cap otherwise or with over 100 fields (431), a body over
 //! [`MAX_BODY_BYTES`] (413), malformed framing or both `Content-Length` and
 //! `Transfer-Encoding` (400), a transfer coding other than `chunked` (501). Such rejected
 //! requests are not recorded and take no fault. Sockets have read and write timeouts
@@ -220,6 +293,7 @@ mod record;
 mod response;
 mod server;
 mod state;
+mod users;
 mod util;
 
 pub use fault::Fault;
@@ -230,6 +304,7 @@ pub use server::{
     MAX_HEAD_BYTES, MockServer, MockServerBuilder,
 };
 pub use state::TokenInfo;
+pub use users::UserSpec;
 
 /// The `serde_json` this crate uses, for [`RecordedRequest::json`]'s return type.
 pub use serde_json;

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::util::parse_query;
+
 /// One request as the server received it.
 ///
 /// Every complete request is recorded before it is answered, including the ones answered with
@@ -104,6 +106,45 @@ impl RecordedRequest {
     /// ```
     pub fn header_str(&self, name: &str) -> Option<&str> {
         self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The values of the query parameter `name`, in order, decoded as
+    /// `application/x-www-form-urlencoded` like the server does (`+` is a space, `%2B` a
+    /// plus sign). Empty if the target has no query, the parameter is absent, or the query
+    /// is malformed (a `%` without two hex digits, or bytes that are not UTF-8: the server
+    /// answers such a `GET /v1/users` with 400).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use clerk_mock::MockServer;
+    /// # use std::io::{Read, Write};
+    /// # use std::net::TcpStream;
+    /// let server = MockServer::start();
+    /// let mut conn = TcpStream::connect(server.addr()).unwrap();
+    /// conn.write_all(
+    ///     b"GET /v1/users?email_address=a%2B1%40x.com&email_address=b+c&limit=2 HTTP/1.1\r\n\
+    ///       Connection: close\r\n\r\n",
+    /// )
+    /// .unwrap();
+    /// conn.read_to_end(&mut Vec::new()).unwrap();
+    ///
+    /// let request = &server.requests()[0];
+    /// assert_eq!(request.query_values("email_address"), ["a+1@x.com", "b c"]);
+    /// assert_eq!(request.query_values("limit"), ["2"]);
+    /// assert!(request.query_values("offset").is_empty());
+    /// ```
+    pub fn query_values(&self, name: &str) -> Vec<String> {
+        let Some((_, query)) = self.path.split_once('?') else {
+            return Vec::new();
+        };
+        let query = query.split('#').next().unwrap_or_default();
+        parse_query(query)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v)
+            .collect()
     }
 
     /// The body parsed as JSON, or `None` if it is not JSON.

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::limit::{Limiter, RateLimit};
 use crate::state::{State, TokenInfo, TokenStatus};
+use crate::users::{EmailRecord, UserRecord, UserSpec};
 use crate::util::{IdGen, now_ms};
 use crate::{Fault, RecordedRequest, conn};
 
@@ -44,7 +45,9 @@ pub const DEFAULT_INSTANCE_HOST: &str = "clerk-mock.accounts.dev";
 pub const DEFAULT_EXPIRES_IN_SECONDS: u64 = 2_592_000;
 
 /// The largest request head (request line and header fields) the server reads: 16 KiB.
-/// A longer head is answered with 431 and the connection is closed.
+/// A longer head is answered with 414 `uri_too_long` if its request line alone is over half
+/// of that (a long query), else with 431, and the connection is closed. Either way the
+/// server reads no more of the head than the cap and a read buffer.
 ///
 /// # Examples
 ///
@@ -398,8 +401,8 @@ fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream) {
 
 /// A stand-in Clerk Backend API server on `127.0.0.1`, for tests.
 ///
-/// It serves `POST /v1/sign_in_tokens` and `POST /v1/sign_in_tokens/{id}/revoke` the way
-/// Clerk does (see the [crate documentation](crate)), injects scripted [`Fault`]s, and records
+/// It serves `POST /v1/sign_in_tokens`, `POST /v1/sign_in_tokens/{id}/revoke` and
+/// `GET /v1/users` the way Clerk does (see the [crate documentation](crate)), injects scripted [`Fault`]s, and records
 /// every request. Each server has its own port, users, tokens, faults and log, so tests can run
 /// in parallel, each with its own server.
 ///
@@ -525,7 +528,9 @@ impl MockServer {
     }
 
     /// Registers a new user with a realistic id (`user_` and 27 letters and digits) and
-    /// returns the id.
+    /// returns the id. The user has no email address, external id or names: it can receive
+    /// sign-in tokens and appears in an unfiltered `GET /v1/users`, but no email lookup finds
+    /// it. Use [`insert_user`](Self::insert_user) for a user with addresses.
     ///
     /// # Examples
     ///
@@ -536,12 +541,11 @@ impl MockServer {
     /// assert_eq!(user.len(), 32);
     /// ```
     pub fn create_user(&self) -> String {
-        let id = self.shared.ids.clerk_id("user");
-        self.add_user(&id);
-        id
+        self.insert_user(UserSpec::new())
     }
 
-    /// Registers a user with the given id (any string). Adding one twice is harmless.
+    /// Registers a user with the given id (any string), with no email address, external id
+    /// or names. Adding one that exists changes nothing.
     ///
     /// # Examples
     ///
@@ -550,7 +554,61 @@ impl MockServer {
     /// server.add_user("user_2abc");
     /// ```
     pub fn add_user(&self, id: &str) {
-        self.shared.state().users.insert(id.to_owned());
+        let mut state = self.shared.state();
+        if !state.users.contains(id) {
+            let record = self.user_record(&mut state, UserSpec::new().id(id));
+            state.users.upsert(record);
+        }
+    }
+
+    /// Registers the user `spec` describes and returns its id. The user can then receive
+    /// sign-in tokens and is found by `GET /v1/users` (by any of its email addresses,
+    /// compared case-insensitively, or by its external id).
+    ///
+    /// Each user gets a `created_at` (Unix milliseconds) later than every user registered
+    /// before it on this server, so "newest first" follows registration order. Registering
+    /// an id that exists replaces that user's email addresses, external id and names; it
+    /// keeps its place and its tokens.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clerk_mock::{MockServer, UserSpec};
+    ///
+    /// let server = MockServer::start();
+    /// let ann = server.insert_user(UserSpec::new().email("ann@example.com").external_id("crm-1"));
+    /// // Two users may share an address, to test an ambiguous lookup.
+    /// let other = server.insert_user(UserSpec::new().email("ANN@example.com"));
+    /// assert_ne!(ann, other);
+    /// ```
+    pub fn insert_user(&self, spec: UserSpec) -> String {
+        let mut state = self.shared.state();
+        let record = self.user_record(&mut state, spec);
+        let id = record.id.clone();
+        state.users.upsert(record);
+        id
+    }
+
+    fn user_record(&self, state: &mut State, spec: UserSpec) -> UserRecord {
+        let ids = &self.shared.ids;
+        let created_at = state.users.next_created_at(now_ms());
+        UserRecord {
+            id: spec.id.unwrap_or_else(|| ids.clerk_id("user")),
+            emails: spec
+                .emails
+                .into_iter()
+                .map(|address| EmailRecord {
+                    id: ids.clerk_id("idn"),
+                    folded: address.to_lowercase(),
+                    address,
+                })
+                .collect(),
+            external_id: spec.external_id,
+            first_name: spec.first_name,
+            last_name: spec.last_name,
+            created_at,
+            updated_at: created_at,
+        }
     }
 
     /// Registers an organization and adds `members` to it (adding to any it already has).

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 
 use crate::limit::Limiter;
+use crate::users::Users;
 use crate::{Fault, RecordedRequest};
 
 /// The lifecycle of a sign-in token.
@@ -116,7 +117,7 @@ impl fmt::Debug for TokenInfo {
 /// Everything the server knows, behind one lock.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub(crate) users: HashSet<String>,
+    pub(crate) users: Users,
     pub(crate) orgs: HashMap<String, HashSet<String>>,
     tokens: Vec<TokenRecord>,
     token_index: HashMap<String, usize>,

@@ -117,6 +117,56 @@ pub(crate) fn percent_decode(segment: &str) -> String {
     }
 }
 
+/// Why a query string is not `application/x-www-form-urlencoded`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QueryError {
+    /// A `%` not followed by two hexadecimal digits.
+    BadEscape,
+    /// A name or value that is not UTF-8 once decoded.
+    NotUtf8,
+}
+
+/// Splits a query string into its name–value pairs, decoded as
+/// `application/x-www-form-urlencoded` (the WHATWG URL standard, and what Go's
+/// `url.ParseQuery` does): pairs are separated by `&`, empty pairs are skipped, a pair
+/// without `=` has the value `""`, `+` stands for a space and `%XX` for the byte `XX`. Unlike
+/// the WHATWG parser, which keeps a stray `%` and replaces bad UTF-8, this is strict: either
+/// makes the whole query an error.
+pub(crate) fn parse_query(query: &str) -> Result<Vec<(String, String)>, QueryError> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((form_decode(name)?, form_decode(value)?))
+        })
+        .collect()
+}
+
+/// Decodes one `application/x-www-form-urlencoded` name or value, strictly.
+fn form_decode(part: &str) -> Result<String, QueryError> {
+    let bytes = part.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = bytes.get(i + 1).copied().and_then(hex_value);
+                let lo = bytes.get(i + 2).copied().and_then(hex_value);
+                let (Some(hi), Some(lo)) = (hi, lo) else {
+                    return Err(QueryError::BadEscape);
+                };
+                out.push((hi << 4) | lo);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| QueryError::NotUtf8)
+}
+
 /// Lowercase hexadecimal.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
@@ -211,6 +261,35 @@ mod tests {
         assert_eq!(percent_decode("%C3%A9"), "é");
         assert_eq!(percent_decode("%FF"), "\u{FFFD}");
         assert_eq!(percent_decode(""), "");
+    }
+
+    #[test]
+    fn queries_decode_as_form_urlencoded_and_strictly() {
+        let pairs = |q: &str| parse_query(q).unwrap();
+        let owned = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect()
+        };
+        assert_eq!(pairs(""), owned(&[]));
+        assert_eq!(pairs("&&"), owned(&[]));
+        assert_eq!(
+            pairs("a=1&a=2&b&c=&=d"),
+            owned(&[("a", "1"), ("a", "2"), ("b", ""), ("c", ""), ("", "d")])
+        );
+        // `+` is a space; a plus sign must be sent as %2B.
+        assert_eq!(
+            pairs("email_address=test+1@x.com&e=test%2B1%40x.com"),
+            owned(&[("email_address", "test 1@x.com"), ("e", "test+1@x.com")])
+        );
+        assert_eq!(pairs("a%3Db=c%26d=e"), owned(&[("a=b", "c&d=e")]));
+        assert_eq!(pairs("n=%C3%A9%e2%82%AC"), owned(&[("n", "é€")]));
+        assert_eq!(pairs("n=a=b"), owned(&[("n", "a=b")]));
+        assert_eq!(parse_query("a=100%"), Err(QueryError::BadEscape));
+        assert_eq!(parse_query("a=%zz"), Err(QueryError::BadEscape));
+        assert_eq!(parse_query("a=%4"), Err(QueryError::BadEscape));
+        assert_eq!(parse_query("%=1"), Err(QueryError::BadEscape));
+        assert_eq!(parse_query("a=%FF"), Err(QueryError::NotUtf8));
     }
 
     #[test]

@@ -3,10 +3,11 @@
 //!
 //! Usage: `dump <directory>`. Writes two JSON-lines files there:
 //!
-//! - `sdk_requests.jsonl`: every request `clerk-core` builds for create and
-//!   revoke over a matrix of arguments (each optional field absent and
-//!   present, awkward user, organization and token ids). Arguments the SDK
-//!   refuses before sending are written as refusals.
+//! - `sdk_requests.jsonl`: every request `clerk-core` builds for create,
+//!   revoke and the user lookup over a matrix of arguments (each optional
+//!   field absent and present, awkward user, organization and token ids,
+//!   awkward and too many email addresses and external ids, batches).
+//!   Arguments the SDK refuses before sending are written as refusals.
 //! - `mock_exchanges.jsonl`: real HTTP exchanges with a `clerk-mock` server:
 //!   what the server received and exactly what it answered.
 
@@ -19,8 +20,11 @@ use std::time::Duration;
 use clerk_conformance::http1::{self, RawResponse};
 use clerk_conformance::{files, headers_json, request_json, text};
 use clerk_core::http::Request;
-use clerk_core::{Config, CreateSignInToken, Error, Operation, RevokeSignInToken};
-use clerk_mock::{Fault, MockServer};
+use clerk_core::{
+    Config, CreateSignInToken, Error, ListUsers, Operation, RevokeSignInToken, UserFilter,
+    email_lookup_batches,
+};
+use clerk_mock::{Fault, MockServer, UserSpec};
 use serde_json::{Value, json};
 
 /// The key in SDK-built requests: obviously fake.
@@ -218,6 +222,7 @@ fn sdk_requests() -> Result<Vec<Value>, String> {
             ));
         }
     }
+    out.extend(lookup_requests(&configs, &ids));
     // A caller's own base URL is outside the description's server; it is
     // written for completeness with its prefix, and validated by mapping the
     // prefix to the description's server.
@@ -236,6 +241,98 @@ fn sdk_requests() -> Result<Vec<Value>, String> {
         out.push(line);
     }
     Ok(out)
+}
+
+/// The lookups the SDK builds: by email addresses (awkward ones, `+`, case, 1 to 101 values,
+/// an empty list, an empty value, more than the query's byte budget), by external ids
+/// (leading signs), with an offset and limits, and the batches `email_lookup_batches` makes
+/// of 250 addresses. Each request's input is the values it was built from.
+fn lookup_requests(configs: &[(&str, Config)], ids: &[String]) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut push = |config_name: &str, config: &Config, op: ListUsers, mut input: Value| {
+        let key = match op.filter() {
+            UserFilter::ExternalId => "external_ids",
+            _ => "email_addresses",
+        };
+        input[key] = json!(op.values());
+        out.push(record(
+            "list_users",
+            config_name,
+            input,
+            op.build_request(config),
+        ));
+    };
+    let address = |i: usize| format!("user{i}@example.com");
+    let mut email_lists: Vec<Vec<String>> = vec![
+        vec!["ann@example.com".to_owned()],
+        vec![
+            "test+1@example.com".to_owned(),
+            "Ann@Example.COM".to_owned(),
+        ],
+        vec![],
+        vec![String::new()],
+        vec!["ann@example.com".to_owned(), String::new()],
+        (0..100).map(address).collect(),
+        (0..101).map(address).collect(),
+        // 100 addresses of 80 bytes: over the query's byte budget.
+        (0..100)
+            .map(|i| format!("{i:03}{}@example.com", "x".repeat(65)))
+            .collect(),
+        // Every awkward id as an address (the SDK does not check that it looks like one).
+        ids.iter().take(100).cloned().collect(),
+        ids.iter().skip(100).cloned().collect(),
+    ];
+    email_lists.extend(ids.iter().map(|id| vec![id.clone()]));
+    for (config_name, config) in configs {
+        for list in &email_lists {
+            let op = ListUsers::by_email_addresses(list.clone());
+            push(config_name, config, op, json!({}));
+            if *config_name != "default" {
+                break;
+            }
+        }
+    }
+    let (config_name, config) = (&configs[0].0, &configs[0].1);
+    for list in [
+        vec!["crm-42"],
+        vec![
+            "-starts-with-minus",
+            "+starts-with-plus",
+            "a b&c=d",
+            "ünï/?#",
+        ],
+        vec!["+"],
+        vec![""],
+    ] {
+        push(
+            config_name,
+            config,
+            ListUsers::by_external_ids(list),
+            json!({}),
+        );
+    }
+    let two = ["ann@example.com", "bob@example.com"];
+    push(
+        config_name,
+        config,
+        ListUsers::by_email_addresses(two).with_offset(7),
+        json!({"offset": 7}),
+    );
+    for limit in [1u16, 2, 500, 0, 501] {
+        push(
+            config_name,
+            config,
+            ListUsers::by_email_addresses(two).with_limit(limit),
+            json!({"limit": limit}),
+        );
+    }
+    // The batches of a lookup of 250 addresses, some twice in another case.
+    let mut many: Vec<String> = (0..250).map(address).collect();
+    many.extend((0..20).map(|i| address(i).to_uppercase()));
+    for op in email_lookup_batches(&many) {
+        push(config_name, config, op, json!({"batch_of": many.len()}));
+    }
+    out
 }
 
 fn record(
@@ -277,6 +374,17 @@ struct Exchange {
     expect_status: u16,
     expect_code: Option<&'static str>,
 }
+
+/// A lookup exchange: name, request, built by, whether the request is valid, the expected
+/// status and error code.
+type LookupCase = (
+    &'static str,
+    Request<Vec<u8>>,
+    &'static str,
+    bool,
+    u16,
+    Option<&'static str>,
+);
 
 /// Builds an operation's request, or says why not.
 fn built<O: Operation>(op: O, config: &Config) -> Result<Request<Vec<u8>>, String> {
@@ -549,7 +657,7 @@ fn mock_exchanges() -> Result<Vec<Value>, String> {
         },
         built(RevokeSignInToken::new("sit_x"), &wrong_key)?,
     )?;
-    let mut no_key = template;
+    let mut no_key = template.clone();
     no_key.headers_mut().remove("authorization");
     exchange(
         Exchange {
@@ -562,5 +670,163 @@ fn mock_exchanges() -> Result<Vec<Value>, String> {
         },
         no_key,
     )?;
+
+    // The lookup, GET /users: found, empty, by external id, paged, the
+    // default page of 10, and each refusal.
+    server.insert_user(
+        UserSpec::new()
+            .email("ann@example.com")
+            .email("Ann.Work@Example.com")
+            .external_id("crm-42")
+            .names("Ann", "Example"),
+    );
+    server.insert_user(UserSpec::new().email("test+1@example.com"));
+    for i in 0..14 {
+        server.insert_user(UserSpec::new().email(format!("bulk{i}@example.com")));
+    }
+    // Lookups the SDK does not build (no limit, or one it refuses to send) are built by
+    // hand from an SDK lookup, with another query.
+    let by_hand = |query: &str| -> Result<Request<Vec<u8>>, String> {
+        let mut request = built(ListUsers::by_email_addresses(["x@example.com"]), &config)?;
+        *request.uri_mut() = format!("{}/users?{query}", config.base_url())
+            .parse()
+            .map_err(|e| format!("{query}: {e}"))?;
+        Ok(request)
+    };
+    let bulk: Vec<String> = (0..14).map(|i| format!("bulk{i}@example.com")).collect();
+    let many: Vec<String> = (0..101)
+        .map(|i| format!("email_address=nobody{i}%40example.com"))
+        .collect();
+    let lookups: Vec<LookupCase> = vec![
+        (
+            "lookup by email addresses, one in another case, one with +",
+            built(
+                ListUsers::by_email_addresses(["ANN@example.com", "test+1@example.com"]),
+                &config,
+            )?,
+            "sdk",
+            true,
+            200,
+            None,
+        ),
+        (
+            "lookup that finds no one",
+            built(
+                ListUsers::by_email_addresses(["nobody@example.com"]),
+                &config,
+            )?,
+            "sdk",
+            true,
+            200,
+            None,
+        ),
+        (
+            "lookup by external id",
+            built(ListUsers::by_external_ids(["crm-42"]), &config)?,
+            "sdk",
+            true,
+            200,
+            None,
+        ),
+        (
+            "lookup of the second page of 5",
+            built(
+                ListUsers::by_email_addresses(bulk.clone())
+                    .with_limit(5)
+                    .with_offset(5),
+                &config,
+            )?,
+            "sdk",
+            true,
+            200,
+            None,
+        ),
+        (
+            "lookup without limit gets the default page of 10",
+            by_hand(
+                &bulk
+                    .iter()
+                    .map(|a| format!("email_address={}", a.replace('@', "%40")))
+                    .collect::<Vec<_>>()
+                    .join("&"),
+            )?,
+            "hand",
+            true,
+            200,
+            None,
+        ),
+        (
+            "lookup of 101 addresses (422; the description says 100 only in prose)",
+            by_hand(&many.join("&"))?,
+            "hand",
+            true,
+            422,
+            Some("form_param_value_invalid"),
+        ),
+        (
+            "lookup with limit 0 (422)",
+            by_hand("email_address=ann%40example.com&limit=0")?,
+            "hand",
+            false,
+            422,
+            Some("form_param_value_invalid"),
+        ),
+        (
+            "lookup with limit 501 (422)",
+            by_hand("email_address=ann%40example.com&limit=501")?,
+            "hand",
+            false,
+            422,
+            Some("form_param_value_invalid"),
+        ),
+        (
+            "lookup with offset -1 (422)",
+            by_hand("email_address=ann%40example.com&limit=1&offset=-1")?,
+            "hand",
+            false,
+            422,
+            Some("form_param_value_invalid"),
+        ),
+        (
+            "lookup with a parameter clerk-mock does not implement (400)",
+            by_hand("username=ann&limit=1")?,
+            "hand",
+            true,
+            400,
+            Some("clerk_mock_unsupported_parameter"),
+        ),
+        (
+            "lookup with a malformed query (400)",
+            by_hand("email_address=%zz&limit=1")?,
+            "hand",
+            false,
+            400,
+            Some("malformed_query"),
+        ),
+        (
+            "lookup with a wrong key (401)",
+            built(
+                ListUsers::by_email_addresses(["ann@example.com"]),
+                &wrong_key,
+            )?,
+            "sdk",
+            true,
+            401,
+            Some("authentication_invalid"),
+        ),
+    ];
+    for (name, request, built_by, request_valid, status, code) in lookups {
+        exchange(
+            Exchange {
+                name,
+                operation: "list_users",
+                built_by,
+                request_valid,
+                expect_status: status,
+                expect_code: code,
+            },
+            request,
+        )?;
+    }
     Ok(out)
 }

@@ -321,21 +321,36 @@ fn other_routes_and_methods() {
         "/sign_in_tokens",
         "/v1",
         "/v1/",
-        "/v1/users",
+        "/v1/users/",
+        "/v1/users/user_x",
         "/v1/sign_in_tokens/",
         "/v2/sign_in_tokens",
         "/v1/sign_in_tokens/sit_x/accept",
     ] {
         assert_clerk_error(&client.call("POST", path, "{}"), 404, "resource_not_found");
     }
-    for (method, path) in [
-        ("GET", "/v1/sign_in_tokens"),
-        ("PUT", "/v1/sign_in_tokens"),
-        ("DELETE", "/v1/sign_in_tokens/sit_x/revoke"),
+    // A 405 names the route's own methods, in the `Allow` header and in the message.
+    for (method, path, allow) in [
+        ("GET", "/v1/sign_in_tokens", "POST"),
+        ("PUT", "/v1/sign_in_tokens", "POST"),
+        ("GET", "/v1/sign_in_tokens?limit=1", "POST"),
+        ("DELETE", "/v1/sign_in_tokens/sit_x/revoke", "POST"),
+        ("POST", "/v1/users", "GET, HEAD"),
+        ("DELETE", "/v1/users?email_address=a%40b.c", "GET, HEAD"),
+        ("PATCH", "/v1/users", "GET, HEAD"),
     ] {
         let reply = client.call(method, path, "");
-        assert_clerk_error(&reply, 405, "method_not_allowed");
-        assert_eq!(reply.header("allow"), Some("POST"));
+        let error = assert_clerk_error(&reply, 405, "method_not_allowed");
+        assert_eq!(reply.header("allow"), Some(allow), "{method} {path}");
+        let message = error["long_message"].as_str().unwrap();
+        assert!(
+            message.ends_with(&format!("allowed: {allow}.")),
+            "{message}"
+        );
+        assert!(
+            !message.contains('?'),
+            "the query is not the path: {message}"
+        );
     }
     // HEAD gets the head only, on a connection that stays usable.
     client.send("HEAD", "/v1/sign_in_tokens", &[], b"");

@@ -98,6 +98,15 @@ impl Client {
         )
     }
 
+    /// `GET /v1/users?<query>` (no `?` if `query` is empty).
+    pub(crate) fn list_users(&mut self, query: &str) -> Reply {
+        if query.is_empty() {
+            self.call("GET", "/v1/users", "")
+        } else {
+            self.call("GET", &format!("/v1/users?{query}"), "")
+        }
+    }
+
     fn fill(&mut self) -> io::Result<usize> {
         let mut chunk = [0u8; 8192];
         let n = self.stream.read(&mut chunk)?;
@@ -185,6 +194,10 @@ pub(crate) fn create(server: &MockServer, body: &str) -> Reply {
 
 pub(crate) fn create_for(server: &MockServer, user: &str) -> Reply {
     create(server, &format!(r#"{{"user_id":"{user}"}}"#))
+}
+
+pub(crate) fn list_users(server: &MockServer, query: &str) -> Reply {
+    Client::connect(server).list_users(query)
 }
 
 pub(crate) fn revoke(server: &MockServer, encoded_id: &str) -> Reply {
@@ -290,4 +303,106 @@ pub(crate) fn assert_clerk_error(reply: &Reply, status: u16, code: &str) -> Valu
     assert_eq!(reply.header("clerk-trace-id"), Some(trace));
     assert_eq!(errors[0]["code"], code, "{body}");
     errors[0].clone()
+}
+
+/// Every property the description's `User` schema requires, and `image_url`, which Clerk
+/// always sends.
+const USER_FIELDS: [&str; 36] = [
+    "id",
+    "object",
+    "username",
+    "first_name",
+    "last_name",
+    "has_image",
+    "primary_email_address_id",
+    "primary_phone_number_id",
+    "primary_web3_wallet_id",
+    "password_enabled",
+    "two_factor_enabled",
+    "totp_enabled",
+    "backup_code_enabled",
+    "email_addresses",
+    "phone_numbers",
+    "web3_wallets",
+    "passkeys",
+    "external_accounts",
+    "saml_accounts",
+    "enterprise_accounts",
+    "public_metadata",
+    "external_id",
+    "last_sign_in_at",
+    "banned",
+    "locked",
+    "lockout_expires_in_seconds",
+    "verification_attempts_remaining",
+    "created_at",
+    "updated_at",
+    "delete_self_enabled",
+    "create_organization_enabled",
+    "last_active_at",
+    "mfa_enabled_at",
+    "mfa_disabled_at",
+    "legal_accepted_at",
+    "image_url",
+];
+
+/// Checks a 200 answer to `GET /v1/users`: a bare JSON array of `User` objects with the
+/// fields the description requires, typed as it says, and consistent email address ids.
+/// Returns the users.
+pub(crate) fn assert_user_list(reply: &Reply) -> Vec<Value> {
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    let body = reply.json();
+    let users = body.as_array().expect("a bare JSON array").clone();
+    for user in &users {
+        let object = user.as_object().expect("a user object");
+        for key in USER_FIELDS {
+            assert!(object.contains_key(key), "missing {key} in {user}");
+        }
+        assert_eq!(user["object"], "user");
+        // Ids chosen by a test may be anything; generated ones are `user_…`.
+        assert!(!user["id"].as_str().expect("id").is_empty());
+        let created = user["created_at"].as_i64().expect("created_at");
+        assert!(created > 1_500_000_000_000, "milliseconds: {created}");
+        assert!(user["updated_at"].as_i64().expect("updated_at") >= created);
+        for key in ["first_name", "last_name", "external_id", "username"] {
+            assert!(user[key].is_string() || user[key].is_null(), "{key}");
+        }
+        let emails = user["email_addresses"].as_array().expect("email_addresses");
+        for email in emails {
+            assert_eq!(email["object"], "email_address");
+            assert_clerk_id(email["id"].as_str().expect("email id"), "idn");
+            assert!(email["email_address"].is_string());
+            assert_eq!(email["verification"]["status"], "verified");
+            assert!(email["linked_to"].is_array());
+        }
+        match emails.first() {
+            Some(first) => assert_eq!(user["primary_email_address_id"], first["id"]),
+            None => assert!(user["primary_email_address_id"].is_null()),
+        }
+    }
+    users
+}
+
+/// The `id`s of a list of users, in order.
+pub(crate) fn ids(users: &[Value]) -> Vec<String> {
+    users
+        .iter()
+        .map(|u| u["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+/// Percent-encodes every byte but unreserved ones (RFC 3986), as a client should for a query
+/// value.
+pub(crate) fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use clerk_mock::{Fault, MAX_BODY_BYTES, MockServer};
+use clerk_mock::{Fault, MAX_BODY_BYTES, MAX_HEAD_BYTES, MockServer, UserSpec};
 use serde_json::json;
 
 use crate::client::*;
@@ -415,4 +415,101 @@ fn garbage_never_panics_the_server() {
     assert_sign_in_token(&create_for(&server, &user));
     server.shutdown();
     assert_eq!(SERVER_PANICS.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+fn the_query_reaches_the_route_in_every_target_form() {
+    let server = MockServer::start();
+    let user = server.insert_user(UserSpec::new().email("q@example.com"));
+    server.create_user();
+    let mut client = Client::connect(&server);
+    let absolute = format!("http://{}/v1/users?limit=1", server.addr());
+    for target in [
+        "/v1/users?limit=1",
+        "/v1/users?limit=1#fragment?limit=2",
+        "/v1/users?email_address=q%40example.com",
+        absolute.as_str(),
+    ] {
+        let users = assert_user_list(&client.call("GET", target, ""));
+        assert_eq!(users.len(), 1, "{target}");
+    }
+    let found =
+        assert_user_list(&client.call("GET", "/v1/users?email_address=q%40example.com", ""));
+    assert_eq!(ids(&found), [user]);
+    // An empty query is no query; a `?` in a value is part of it.
+    assert_eq!(
+        assert_user_list(&client.call("GET", "/v1/users?", "")).len(),
+        2
+    );
+    assert!(assert_user_list(&client.call("GET", "/v1/users?email_address=a?b", "")).is_empty());
+    // The path is matched without the query: `/v1/users/?x` is another route.
+    assert_clerk_error(
+        &client.call("GET", "/v1/users/?limit=1", ""),
+        404,
+        "resource_not_found",
+    );
+    assert_eq!(server.connections_accepted(), 1);
+}
+
+/// A `GET /v1/users` request for `count` addresses of `len` bytes each, all percent-encoded,
+/// with a `limit`.
+fn long_lookup(key: &str, count: usize, len: usize) -> (String, String) {
+    let query: Vec<String> = (0..count)
+        .map(|i| {
+            let local = format!("{i:03}{}", "x".repeat(len.saturating_sub(16)));
+            format!("email_address={}", encode(&format!("{local}@example.com")))
+        })
+        .collect();
+    let target = format!("/v1/users?{}&limit=500", query.join("&"));
+    let request =
+        format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\n\r\n");
+    (target, request)
+}
+
+#[test]
+fn a_long_lookup_url_is_served_up_to_the_head_cap_and_refused_with_414_beyond() {
+    let server = MockServer::start();
+    let key = server.secret_key().to_owned();
+    // 100 addresses of 120 bytes: a 14 KiB target, under the 16 KiB head cap.
+    let (target, request) = long_lookup(&key, 100, 120);
+    assert!(
+        target.len() > 12 * 1024 && request.len() < MAX_HEAD_BYTES,
+        "{}",
+        request.len()
+    );
+    let mut client = Client::connect(&server);
+    client.send_raw(request.as_bytes());
+    assert!(assert_user_list(&client.read_reply().unwrap()).is_empty());
+    assert_eq!(
+        server.requests()[0].query_values("email_address").len(),
+        100
+    );
+
+    // Over the cap because of the URL: a clean 414 (not a reset), then the connection closes.
+    for (count, len) in [(100, 200), (100, 1000)] {
+        let (target, request) = long_lookup(&key, count, len);
+        assert!(target.len() > MAX_HEAD_BYTES);
+        let mut client = Client::connect(&server);
+        client.send_raw(request.as_bytes());
+        let reply = client.read_reply().unwrap();
+        let error = assert_clerk_error(&reply, 414, "uri_too_long");
+        assert_eq!(reply.header("connection"), Some("close"));
+        assert!(error["long_message"].as_str().unwrap().contains("16384"));
+        // Personal data is not echoed.
+        assert!(!reply.text().contains("example.com"));
+        assert!(client.is_closed());
+    }
+    // Over the cap because of the header fields: 431, as before.
+    let mut client = Client::connect(&server);
+    let long = "a".repeat(MAX_HEAD_BYTES);
+    client.send_raw(format!("GET /v1/users?limit=1 HTTP/1.1\r\nX-Long: {long}\r\n\r\n").as_bytes());
+    assert_clerk_error(
+        &client.read_reply().unwrap(),
+        431,
+        "request_header_fields_too_large",
+    );
+    // Refused heads are not recorded.
+    assert_eq!(server.requests().len(), 1);
+    // A request that ends in time after a refused one on another connection is served.
+    assert!(assert_user_list(&list_users(&server, "limit=1")).is_empty());
 }

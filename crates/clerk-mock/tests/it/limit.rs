@@ -125,7 +125,7 @@ fn only_requests_with_the_secret_key_count() {
     }
     // With the key, any request counts, an unknown route too.
     assert_clerk_error(
-        &client.call("GET", "/v1/users", ""),
+        &client.call("GET", "/v1/nowhere", ""),
         404,
         "resource_not_found",
     );

@@ -5,3 +5,4 @@ mod client;
 mod faults;
 mod http;
 mod limit;
+mod users;
