@@ -8,7 +8,14 @@
 //! runtime: if an adapter differs from the others, a row fails. Rows against
 //! HTTPS use [`tls::SelfSignedServer`] instead of `clerk-mock`.
 
+mod lookup;
 pub mod tls;
+
+pub use lookup::{
+    lookup_by_external_id, lookup_found_not_found_ambiguous,
+    lookup_of_250_addresses_takes_3_requests, lookup_of_more_than_100_is_refused,
+    lookup_reply_larger_than_a_default_page,
+};
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -1184,6 +1191,10 @@ macro_rules! scenario_tests {
             slow_drip_arrives_whole,
             redirect_not_followed, concurrent_calls, tls_untrusted_certificate_refused,
             tls_trusted_certificate_accepted);
+        $crate::scenario_tests!(@each $driver;
+            lookup_found_not_found_ambiguous, lookup_reply_larger_than_a_default_page,
+            lookup_of_more_than_100_is_refused, lookup_of_250_addresses_takes_3_requests,
+            lookup_by_external_id);
     };
     (@each $driver:ty; $($name:ident),* $(,)?) => {
         $(
