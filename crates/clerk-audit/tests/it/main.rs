@@ -3,9 +3,11 @@
 //!
 //! - [`redaction`]: the secret key, the sign-in token and its URL never
 //!   appear in `Debug` or `Display` of a public type or an error, also when a
-//!   reply echoes them back;
+//!   reply echoes them back, and a lookup's email addresses in none the SDK
+//!   writes;
 //! - [`traces`]: nor in anything a TRACE-level subscriber receives, the
-//!   `log` records of ureq, reqwest and rustls included;
+//!   `log` records of ureq, reqwest and rustls included (and no email
+//!   address of a lookup either);
 //! - [`redirects`]: `Authorization` is a sensitive header, and no adapter
 //!   follows a redirect, so the key never reaches another host;
 //! - [`hostile`]: a hostile server cannot exhaust memory or time; each case
@@ -97,6 +99,18 @@ impl AnyClient {
 
     pub(crate) fn revoke(&self, sign_in_token_id: &str) -> Result<SignInToken, Error> {
         self.send(RevokeSignInToken::new(sign_in_token_id))
+    }
+
+    /// The client's `find_users_by_email` convenience.
+    pub(crate) fn find_users_by_email(
+        &self,
+        addresses: &[&str],
+    ) -> Result<Vec<clerk_core::EmailMatch>, Error> {
+        match self {
+            AnyClient::Ureq(c) => c.find_users_by_email(addresses),
+            AnyClient::Reqwest(c, rt) => rt.block_on(c.find_users_by_email(addresses)),
+            AnyClient::AsyncStd(c) => smol::block_on(c.find_users_by_email(addresses)),
+        }
     }
 
     /// `Debug` of the adapter's own client type, plain and alternate.
