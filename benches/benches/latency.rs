@@ -4,7 +4,15 @@
 //! the server in its own process, each side pinned to a core, an IP literal.
 //!
 //! `cargo bench --manifest-path benches/Cargo.toml --bench latency [-- SECTION...]`,
-//! SECTION among `sequential`, `concurrency` (default: both).
+//! SECTION among `sequential`, `after-burst`, `concurrency` (default: all
+//! three). For clerk-async-std these are the three scenes its transport's
+//! mechanisms are judged on, unpinned, on a `localhost` base URL:
+//! sequential calls on a fresh client (`sequential`), sequential calls on a
+//! client that has just served a burst of 64 in flight (`after-burst`:
+//! its connections are then driven by tasks of their own), and 64 in
+//! flight (`concurrency`). Each sets clerk-async-std beside bare hyper on
+//! async-std's sockets with its connection driver spawned on async-std's
+//! executor, awaited under async-std's `block_on` and under smol's.
 //!
 //! Environment:
 //! - `BENCH_HOST` (default `localhost`): the host of the base URL
@@ -13,7 +21,7 @@
 //!   on the first address it resolves to, port chosen by the system.
 //! - `SERVER_WORKERS` (1): the server's tokio threads (1: current-thread).
 //! - `SEQ_ROUNDS` (21) rounds of `SEQ_CALLS` (2000) sequential calls per
-//!   contender; `CONC_ROUNDS` (21) rounds of `CONC_CALLS` (15000) calls with
+//!   contender, in `sequential` and `after-burst`; `CONC_ROUNDS` (21) rounds of `CONC_CALLS` (15000) calls with
 //!   `IN_FLIGHT` (64) in flight. Each contender is first warmed up with a
 //!   quarter of a round.
 //! - `CONTENDERS` (names separated by commas, as the tables print them):
@@ -68,10 +76,10 @@ fn main() {
     let mut sections: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| ["sequential", "concurrency"].contains(a))
+        .filter(|a| ["sequential", "after-burst", "concurrency"].contains(a))
         .collect();
     if sections.is_empty() {
-        sections = vec!["sequential", "concurrency"];
+        sections = vec!["sequential", "after-burst", "concurrency"];
     }
 
     let host = bench_host("localhost");
@@ -123,6 +131,7 @@ fn main() {
     for section in sections {
         match section {
             "sequential" => sequential(&target),
+            "after-burst" => after_burst(&target),
             "concurrency" => concurrency(&target),
             _ => unreachable!(),
         }
@@ -202,6 +211,7 @@ fn sequential(target: &Target) {
     let mut raw_smol = smol::block_on(RawAsync::connect_smol(host, port));
     let mut hyper_async_std = async_std::task::block_on(Hyper::connect_to(host, port));
     let mut hyper_smol = smol::block_on(Hyper::connect_smol(host, port));
+    let mut hyper_async_std_smol = async_std::task::block_on(Hyper::connect_to(host, port));
     let clerk_async_std = clerk_async_std::Client::new(target.config()).unwrap();
     let clerk_async_std_smol = clerk_async_std::Client::new(target.config()).unwrap();
 
@@ -228,6 +238,9 @@ fn sequential(target: &Target) {
         }),
         Contender::new("hyper on smol", |n| {
             smol::block_on(timed!(n, hyper_smol.call().await))
+        }),
+        Contender::new(HYPER_ASYNC_STD_UNDER_SMOL, |n| {
+            smol::block_on(timed!(n, hyper_async_std_smol.call().await))
         }),
         Contender::new("clerk-async-std", |n| {
             async_std::task::block_on(timed!(
@@ -294,10 +307,15 @@ fn sequential(target: &Target) {
     print_ratios(
         &r,
         &[
-            ("clerk-async-std", "hyper on async-std", "≤ 0.80"),
-            ("clerk-async-std", "raw async-std TcpStream", "≤ 1.10"),
-            ("clerk-async-std on smol", "hyper on smol", "≤ 0.80"),
-            ("clerk-async-std on smol", "raw smol TcpStream", "≤ 1.10"),
+            ("clerk-async-std", "hyper on async-std", "≤ 1.05"),
+            (
+                "clerk-async-std on smol",
+                HYPER_ASYNC_STD_UNDER_SMOL,
+                "≤ 1.05",
+            ),
+            ("clerk-async-std", "raw async-std TcpStream", "(for reference)"),
+            ("clerk-async-std on smol", "hyper on smol", "(for reference)"),
+            ("clerk-async-std on smol", "raw smol TcpStream", "(for reference)"),
             ("clerk-ureq", "ureq", "≤ 1.10"),
             ("clerk-ureq (lazy resolve)", "ureq", "≤ 1.10"),
             (
@@ -309,6 +327,116 @@ fn sequential(target: &Target) {
             ("clerk-ureq", "clerk-rs", "(for reference)"),
             ("clerk-reqwest", "clerk-rs", "(for reference)"),
             ("clerk-async-std", "clerk-rs", "(for reference)"),
+        ],
+    );
+}
+
+// ------------------------------------------------------------ after a burst
+
+/// Bare hyper on async-std's sockets, its connection driver a task on
+/// async-std's executor, awaited under `smol::block_on`.
+const HYPER_ASYNC_STD_UNDER_SMOL: &str = "hyper on async-std, under smol";
+
+/// The calls of a burst, all in flight at once.
+const BURST: u64 = 64;
+
+/// Sequential calls on a clerk-async-std client that has just served a
+/// burst of [`BURST`] calls in flight, so that the connection they take is
+/// one a task of its own drives, beside the same on a fresh client (its
+/// connection driven by the caller) and bare hyper. The burst is made again
+/// before every timed run and is not timed: between two runs of the same
+/// contender the others run, long enough for its connections to idle out.
+fn after_burst(target: &Target) {
+    let rounds = env_or("SEQ_ROUNDS", 21usize);
+    let calls = env_or("SEQ_CALLS", 2000u64);
+    let (host, port) = (target.host.as_str(), target.port);
+
+    let mut hyper_async_std = async_std::task::block_on(Hyper::connect_to(host, port));
+    let mut hyper_async_std_smol = async_std::task::block_on(Hyper::connect_to(host, port));
+    let fresh = clerk_async_std::Client::new(target.config()).unwrap();
+    let fresh_smol = clerk_async_std::Client::new(target.config()).unwrap();
+    let burst = clerk_async_std::Client::new(target.config()).unwrap();
+    let burst_smol = clerk_async_std::Client::new(target.config()).unwrap();
+    let create_on = |c: &clerk_async_std::Client| {
+        let c = c.clone();
+        move || {
+            let c = c.clone();
+            async move {
+                std::hint::black_box(c.create_sign_in_token(create()).await.unwrap());
+            }
+        }
+    };
+
+    let mut contenders = vec![
+        Contender::new("hyper on async-std", |n| {
+            async_std::task::block_on(timed!(n, hyper_async_std.call().await))
+        }),
+        Contender::new(HYPER_ASYNC_STD_UNDER_SMOL, |n| {
+            smol::block_on(timed!(n, hyper_async_std_smol.call().await))
+        }),
+        Contender::new("clerk-async-std, fresh", |n| {
+            async_std::task::block_on(timed!(
+                n,
+                fresh.create_sign_in_token(create()).await.unwrap()
+            ))
+        }),
+        Contender::new("clerk-async-std on smol, fresh", |n| {
+            smol::block_on(timed!(
+                n,
+                fresh_smol.create_sign_in_token(create()).await.unwrap()
+            ))
+        }),
+        Contender::new("clerk-async-std after a burst", |n| {
+            async_std_in_flight(BURST, BURST, create_on(&burst));
+            async_std::task::block_on(timed!(
+                n,
+                burst.create_sign_in_token(create()).await.unwrap()
+            ))
+        }),
+        Contender::new("clerk-async-std on smol after a burst", |n| {
+            smol_in_flight(BURST, BURST, create_on(&burst_smol));
+            smol::block_on(timed!(
+                n,
+                burst_smol.create_sign_in_token(create()).await.unwrap()
+            ))
+        }),
+    ];
+    let r = interleave(&mut contenders, calls / 4, rounds, calls, &|| {
+        target.probe()
+    });
+    drop(contenders);
+
+    println!(
+        "## sequential create calls after a burst of {BURST} in flight ({rounds} interleaved rounds of {calls} calls each; median round; the burst is not timed, its connections are counted)\n"
+    );
+    print_contenders(&r);
+    println!("| ratio of time per call (paired by round) | median | min | max | target |");
+    println!("| --- | ---: | ---: | ---: | --- |");
+    print_ratios(
+        &r,
+        &[
+            ("clerk-async-std after a burst", "hyper on async-std", "≤ 1.05"),
+            (
+                "clerk-async-std on smol after a burst",
+                HYPER_ASYNC_STD_UNDER_SMOL,
+                "≤ 1.05",
+            ),
+            ("clerk-async-std, fresh", "hyper on async-std", "≤ 1.05"),
+            (
+                "clerk-async-std on smol, fresh",
+                HYPER_ASYNC_STD_UNDER_SMOL,
+                "≤ 1.05",
+            ),
+            (
+                "clerk-async-std after a burst",
+                "clerk-async-std, fresh",
+                "(what the caller-driven connection buys)",
+            ),
+            (
+                "clerk-async-std on smol after a burst",
+                "clerk-async-std on smol, fresh",
+                "(what the caller-driven connection buys)",
+            ),
         ],
     );
 }
@@ -399,11 +527,7 @@ fn concurrency(target: &Target) {
         &[
             ("clerk-reqwest", "reqwest", "≥ 0.95"),
             ("clerk-async-std", "hyper on async-std", "≥ 0.95"),
-            (
-                "clerk-async-std on smol",
-                "hyper on async-std",
-                "(for reference)",
-            ),
+            ("clerk-async-std on smol", "hyper on async-std", "≥ 0.95"),
             ("clerk-reqwest", "clerk-rs", "(for reference)"),
             ("clerk-async-std", "clerk-rs", "(for reference)"),
         ],

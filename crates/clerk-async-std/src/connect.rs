@@ -7,7 +7,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use async_io::Async;
 use async_std::io::{Read as AsyncRead, Write as AsyncWrite};
-use async_std::net::ToSocketAddrs;
 use clerk_core::TransportErrorKind;
 use clerk_core::http::Uri;
 use clerk_core::http::uri::{Authority, PathAndQuery, Scheme};
@@ -150,7 +149,6 @@ impl Connector {
             .map_err(|e| ConnectError::new(TransportErrorKind::Connect, e))?;
         // Small requests go out at once; a failure here only costs latency.
         let _ = tcp.get_ref().set_nodelay(true);
-        let tcp = Tcp::new(tcp);
         if !origin.https {
             return Ok(Stream::Plain(tcp));
         }
@@ -169,15 +167,27 @@ impl Connector {
     }
 }
 
-/// The host's addresses, in the resolver's order: the system's resolver on
-/// a blocking thread of async-std's, or the address itself for an IP
-/// literal.
+/// The host's addresses, in the resolver's order: the address itself for
+/// an IP literal, else the system's resolver (`getaddrinfo`), which blocks,
+/// run on a thread of the `blocking` crate's pool (`blocking-N`, started
+/// for the lookup and ended after a while without work).
+///
+/// Not async-std's `ToSocketAddrs`: it runs the lookup in a task on
+/// async-std's executor, so a host name started that executor's threads
+/// under smol or a plain `block_on`, and waited for a free one of them
+/// (`tests/threads.rs`; `tests/blocked.rs`,
+/// `a_call_to_a_host_name_needs_no_executor_thread`).
 async fn resolve(origin: &Origin) -> Result<Vec<SocketAddr>, ConnectError> {
-    let addrs = (origin.host(), origin.port())
-        .to_socket_addrs()
-        .await
-        .map_err(|e| ConnectError::new(TransportErrorKind::Connect, e))?;
-    Ok(addrs.collect())
+    let (host, port) = (origin.host(), origin.port());
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let host = host.to_owned();
+    blocking::unblock(move || {
+        std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)).map(Iterator::collect)
+    })
+    .await
+    .map_err(|e| ConnectError::new(TransportErrorKind::Connect, e))
 }
 
 /// One TCP attempt in flight.
@@ -307,118 +317,8 @@ impl StdError for Unsupported {}
 
 /// A plain or TLS socket: futures-io's traits, and hyper's below.
 pub(crate) enum Stream {
-    Plain(Tcp),
-    Tls(Box<TlsStream<Tcp>>),
-}
-
-/// A TCP socket on async-io's reactor (the one async-std's sockets use)
-/// that does not try again, within one poll of its connection, a read that
-/// has just blocked.
-///
-/// hyper's connection tries to read each time its poll loop goes round:
-/// after a reply, to see whether the server closed the connection, three
-/// times in the one poll. Once a read has blocked, the task's waker is
-/// registered with the reactor, and a read tried again before that poll
-/// returns would block too, but for the rare byte that lands in between:
-/// it is left for the wake-up the reactor then sends. (On loopback that was
-/// two `recvfrom` calls failing with `EAGAIN` per call.) Every new poll
-/// reads at once, as does every read outside a poll of the connection (the
-/// TLS handshake).
-pub(crate) struct Tcp {
-    io: Async<TcpStream>,
-    /// The poll of the connection ([`DrivingPoll`]) in which the last read
-    /// blocked, or 0.
-    blocked_in: u64,
-}
-
-impl Tcp {
-    fn new(io: Async<TcpStream>) -> Self {
-        Self { io, blocked_in: 0 }
-    }
-
-    #[cfg(test)]
-    pub(crate) fn get_ref(&self) -> &TcpStream {
-        self.io.get_ref()
-    }
-}
-
-thread_local! {
-    /// The poll of a connection under way on this thread, or 0.
-    static DRIVING: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-/// The number of the last poll of a connection, in the whole process: a
-/// task moves between an executor's threads, so a number must never be
-/// given twice, whichever thread asks.
-static LAST_POLL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Marks one poll of a connection's driver, on this thread, until dropped.
-pub(crate) struct DrivingPoll {
-    outer: u64,
-}
-
-impl DrivingPoll {
-    pub(crate) fn start() -> Self {
-        // Starts at 1 (0 means none) and does not wrap in practice: 2^64
-        // polls.
-        let id = LAST_POLL
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .wrapping_add(1);
-        Self {
-            outer: DRIVING.with(|d| d.replace(id)),
-        }
-    }
-}
-
-impl Drop for DrivingPoll {
-    fn drop(&mut self) {
-        DRIVING.with(|d| d.set(self.outer));
-    }
-}
-
-impl AsyncRead for Tcp {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let driving = DRIVING.with(std::cell::Cell::get);
-        if driving != 0 && this.blocked_in == driving {
-            // Blocked a moment ago in this same poll: the waker is
-            // registered.
-            return Poll::Pending;
-        }
-        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
-        this.blocked_in = if polled.is_pending() { driving } else { 0 };
-        polled
-    }
-}
-
-impl AsyncWrite for Tcp {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_close(cx)
-    }
+    Plain(Async<TcpStream>),
+    Tls(Box<TlsStream<Async<TcpStream>>>),
 }
 
 impl AsyncRead for Stream {
@@ -734,8 +634,7 @@ mod tests {
             }
         });
         let got = async_std::task::block_on(async {
-            let mut stream =
-                Stream::Plain(Tcp::new(Async::<TcpStream>::connect(addr).await.unwrap()));
+            let mut stream = Stream::Plain(Async::<TcpStream>::connect(addr).await.unwrap());
             let mut got = Vec::new();
             // Room of every size: 1 byte, odd sizes, and more than the scratch.
             let rooms = [1usize, 7, 4096, SCRATCH_BYTES + 1000, 300];
@@ -757,42 +656,5 @@ mod tests {
         });
         server.join().unwrap();
         assert_eq!(got, sent);
-    }
-
-    /// Within one poll of a connection, a read that has just blocked is not
-    /// tried again (no system call); the next poll, and any read outside a
-    /// poll of a connection, reads the socket.
-    #[test]
-    fn a_blocked_read_is_tried_again_only_in_the_next_poll() {
-        use std::io::Write;
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        async_std::task::block_on(async {
-            let mut tcp = Tcp::new(Async::<TcpStream>::connect(addr).await.unwrap());
-            let (mut peer, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 16];
-            let mut read = |tcp: &mut Tcp| {
-                let waker = std::task::Waker::noop();
-                let mut cx = Context::from_waker(waker);
-                AsyncRead::poll_read(Pin::new(tcp), &mut cx, &mut buf)
-            };
-            let poll = DrivingPoll::start();
-            assert!(read(&mut tcp).is_pending());
-            peer.write_all(b"hello").unwrap();
-            std::thread::sleep(Duration::from_millis(50));
-            // The bytes are there, but this poll does not look again.
-            assert!(read(&mut tcp).is_pending());
-            drop(poll);
-            // Outside a poll of a connection, it always reads.
-            assert!(matches!(read(&mut tcp), Poll::Ready(Ok(5))));
-            let _poll = DrivingPoll::start();
-            assert!(read(&mut tcp).is_pending());
-            peer.write_all(b"again").unwrap();
-            std::thread::sleep(Duration::from_millis(50));
-            drop(_poll);
-            // A new poll reads at once.
-            let _next = DrivingPoll::start();
-            assert!(matches!(read(&mut tcp), Poll::Ready(Ok(5))));
-        });
     }
 }

@@ -3,30 +3,53 @@
 //!
 //! It drives [`clerk_core`] over real async I/O: hyper 1's HTTP/1.1
 //! connections, kept alive in a pool, over async-io sockets (the reactor
-//! async-std runs on), with TLS by rustls (ring provider, webpki roots). No tokio
-//! runtime is built, needed or started: hyper uses only tokio's runtime-free
-//! channels. async-std is discontinued upstream and names smol as its
-//! successor; this crate runs under either executor, or under any plain
-//! `block_on`.
+//! async-std runs on), with TLS by rustls (ring provider, webpki roots). No
+//! tokio runtime is built, needed or started: hyper uses only tokio's
+//! runtime-free channels (its `sync` feature;
+//! `no_tokio_runtime_runs_in_this_process`). async-std is discontinued
+//! upstream and names smol as its successor; this crate runs under either
+//! executor, or under any plain `block_on` (`tests/it/runtimes.rs`).
 //!
-//! A call runs in its caller's task. While a client has at most four calls
-//! under way, the connection a call holds is driven there, alongside the
-//! wait for the reply, so a reply wakes one thread, the caller's; such a
-//! connection has no task of its own, and an idle one has nothing to do.
+//! A call runs in its caller's task. While a client has at most four
+//! calls under way, the connection a call takes is driven there, alongside
+//! the wait for the reply, so a reply wakes one thread, the caller's; such
+//! a connection has no task of its own, and an idle one has nothing to do.
 //! With more calls under way than that, a connection a call takes is
-//! handed to a task of its own on async-std's executor and stays there, as
-//! hyper's connections usually run: under load that carries more calls per
-//! second (BENCHMARKS.md, finding G). The sockets and the retry sleeps live
-//! on async-io's reactor; the per-attempt deadlines and the closing of idle
-//! connections on two threads of this crate's (`clerk-deadlines` and
-//! `clerk-idle`, each started on first use; cheaper per attempt than a
-//! reactor timer with many calls in flight). Used a few calls at a time,
-//! nothing runs on async-std's executor, whose threads are not even
-//! started unless the program uses them, and a call completes even while
-//! every executor thread is busy; an attempt ends on time in every case.
-//! Should either thread fail to start, async-io's timer keeps the
-//! deadlines, and a task on async-std's executor closes idle connections,
-//! instead.
+//! handed to a task of its own on async-std's executor and stays there for
+//! good, as hyper's connections usually run. The pool hands out the most
+//! recently used idle connection first, so after such a burst a call made
+//! on its own takes a connection a task drives, and so do the calls after
+//! it for as long as that connection stays open (until the server closes
+//! it, or it idles for the pool's 15 s).
+//!
+//! # Threads
+//!
+//! Besides its caller's, a call needs these threads (`tests/threads.rs`
+//! runs each case in a process of its own and names them):
+//!
+//! - `async-io`, async-io's reactor thread, once a socket or a timer
+//!   exists (async-std's `block_on` starts it itself);
+//! - `clerk-deadlines` (from the first attempt) and `clerk-idle` (from the
+//!   first connection back in the pool), this crate's, one each per
+//!   process: they keep the attempts' deadlines and close idle
+//!   connections. Should either fail to start, async-io's timer keeps the
+//!   deadlines, and a task on async-std's executor closes idle
+//!   connections, instead;
+//! - for a base URL with a host name, not an IP literal, a thread of the
+//!   `blocking` crate's pool while the system resolver looks it up
+//!   (`blocking-N`; the pool ends it after a while without work);
+//! - with more than four calls under way, async-std's executor threads
+//!   (one per CPU, or `ASYNC_STD_THREAD_COUNT`), which run the connections
+//!   handed off then, and after that burst as described above.
+//!
+//! So under smol or a plain `block_on`, calls a few at a time start no
+//! thread of async-std's executor, and complete even while every such
+//! thread is busy; after a burst they wait for one (`tests/blocked.rs`:
+//! `a_call_needs_no_executor_thread`,
+//! `after_a_burst_a_call_needs_an_executor_thread`). async-std's own
+//! `block_on` starts its executor's threads whatever the client does. An
+//! attempt ends on time in every case
+//! (`the_timeout_fires_while_every_executor_thread_is_blocked`).
 //!
 //! **In scope:** sending each attempt, reading the reply under the body cap
 //! and the timeouts, sleeping between retries. **Out of scope:** everything
@@ -54,23 +77,29 @@
 //! # What each attempt does
 //!
 //! - Connects within [`Config::connect_timeout`] (TCP and TLS), and finishes
-//!   the whole exchange, connecting included, within [`Config::timeout`].
+//!   the whole exchange, connecting included, within [`Config::timeout`]
+//!   (`tests/it/transport.rs`, `tests/it/tls.rs`).
 //! - Tries every address of the host, RFC 8305 style: the addresses in the
 //!   system resolver's order, alternating IPv6 and IPv4; the next one starts
 //!   when the one before is refused, or has not connected within 250 ms
 //!   while that one goes on; the first to connect is used. An address that
 //!   drops packets (a broken IPv6 route, typically) so costs 250 ms per new
 //!   connection, not the whole connect timeout. All of it within the one
-//!   connect timeout.
+//!   connect timeout (the unit tests of `src/connect.rs`).
 //! - Reads at most [`Config::max_body_bytes`] of the reply, counted as the
-//!   bytes arrive.
-//! - Never follows a redirect, never compresses, adds no header but `Host`,
-//!   keeps every response header.
+//!   bytes arrive (`body_exactly_at_the_cap`; the scenario
+//!   `oversized_body`).
+//! - Never follows a redirect, never compresses, sends no header but the
+//!   core's, `Host`, and, for a body, hyper's `Content-Length`; keeps every
+//!   response header (the scenarios `redirect_not_followed`,
+//!   `create_minimal`, `html_502`).
 //! - Reuses connections: one goes back to the pool as soon as its reply is
 //!   read, so sequential calls share one connection and `n` concurrent calls
-//!   use at most `n`. At most 64 stay idle per origin (one put back beyond
-//!   that closes the one idle longest), and one left idle for 15 s is
-//!   closed then, a few milliseconds late at most.
+//!   use at most `n` (`sequential_calls_share_one_connection`,
+//!   `connections_are_reused_by_concurrent_calls`). At most 64 stay idle per
+//!   origin (one put back beyond that closes the one idle longest), and one
+//!   left idle for 15 s is closed then, by the `clerk-idle` thread (the
+//!   pool's unit tests).
 //!
 //! A failure before hyper was handed the request is reported as
 //! [`Delivery::NotSent`]: a failure to connect (DNS, refused, connect
@@ -407,7 +436,7 @@ mod tests {
             let err = client.revoke_sign_in_token("sit_1").await.unwrap_err();
             assert_eq!(err.status().map(|s| s.as_u16()), Some(404));
         });
-        // No further request: the pool's sweeper task, on async-io's timer,
+        // No further request: the pool's sweeper (the `clerk-idle` thread)
         // closes the connection by itself while the client lives on.
         let after = closed
             .recv()

@@ -3,10 +3,11 @@
 //! A connection goes back to the pool as soon as its reply has been read to
 //! the end, before the caller sees the reply, so the next request on the same
 //! client always finds it: sequential calls share one connection, and `n`
-//! concurrent calls need at most `n`. (hyper-util's legacy pool hands a
-//! connection back from a separate task a moment later and opens a new one
-//! for any request in that window: under load, sequential calls used up to
-//! three connections. It also needs tokio's `rt`, `time` and `net` built in.)
+//! concurrent calls need at most `n`. (hyper-util's legacy pool hands an
+//! HTTP/1.1 connection back from a task it spawns once the reply is out,
+//! a moment later, and opens a new one for any request in that window. Its
+//! `client-legacy` feature builds tokio's `net` and `sync` in; it starts no
+//! runtime, but runs on an executor the caller gives it.)
 //!
 //! A connection starts without a task of its own. hyper's connection future
 //! (which writes requests and reads replies) is polled by the call that
@@ -14,13 +15,17 @@
 //! for its reply ([`drive`]); an idle HTTP/1.1 connection has nothing to
 //! do, so it sits in the pool unpolled. While more than
 //! [`HAND_OFF_ABOVE`] exchanges are under way, a connection a call takes is
-//! handed to a task of its own for good ([`Conn::hand_off`]), which does
-//! better with many calls in flight. On a connection its caller drives, a
-//! reply wakes the call's own task, not a driver task that would then wake
-//! it. A connection
-//! the server closed while it idled is found closed when the next call
-//! polls it, before hyper writes anything: hyper then hands the request
-//! back unwritten, and the call takes another connection. (A close still
+//! handed to a task of its own on async-std's executor, for good
+//! ([`Conn::hand_off`]). The pool hands out the most recently used idle
+//! connection first ([`Pool::take_idle`]), so after a burst the calls that
+//! follow, one at a time too, take a connection a task drives, for as long
+//! as it stays open. On a connection its caller drives, a reply wakes the
+//! call's own task, not a driver task that would then wake it.
+//!
+//! A connection the server closed while it idled is found closed when the
+//! next call polls it, before hyper writes anything: hyper then hands the
+//! request back unwritten, and the call takes another connection
+//! (`a_connection_the_server_closed_while_idle_is_replaced`). (A close still
 //! on its way when the request is written is not seen in time: that request
 //! fails, `MaybeSent`. The idle timeout, shorter than common servers'
 //! keep-alive, is what keeps that rare; a server whose keep-alive is
@@ -29,9 +34,9 @@
 //! At most [`MAX_IDLE_PER_ORIGIN`] idle connections are kept per origin: a
 //! connection put back beyond that closes the one idle longest. Idle
 //! connections are closed when the idle timeout is up, by one thread for
-//! the process ([`Sweeper`]) that sleeps until the earliest such moment (so
-//! a few milliseconds late at most), and all of them when the last clone
-//! of the client is dropped.
+//! the process ([`Sweeper`], `clerk-idle`) that sleeps until the earliest
+//! such moment, and all of them when the last clone of the client is
+//! dropped.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -46,7 +51,7 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::client::conn::http1;
 
-use crate::connect::{ConnectError, Connector, DrivingPoll, Origin, Stream};
+use crate::connect::{ConnectError, Connector, Origin, Stream};
 use crate::deadline::Keeper;
 
 /// Idle connections kept per origin. More concurrent calls than this still
@@ -124,7 +129,6 @@ impl Conn {
 /// Polls a connection's driver, dropping it (which closes the connection)
 /// once it has finished.
 fn poll_driver(driver: &mut Option<Box<Driver>>, cx: &mut Context<'_>) {
-    let _driving = DrivingPoll::start();
     if let Some(d) = driver
         && Pin::new(&mut **d).poll(cx).is_ready()
     {
@@ -209,14 +213,14 @@ struct Shared {
 /// Above this many exchanges under way at once, a connection a call takes
 /// is handed to a task of its own ([`Conn::hand_off`]).
 ///
-/// One call at a time, a connection driven by its caller takes half the
-/// time per call of one driven by a task (the reply wakes the caller, not
-/// a task that then wakes it). Many calls at a time, tasks do better: with
-/// 64 in flight, callers driving their own connections made 0.79–0.83
-/// times the calls per second of tasks driving them, and the server woke
-/// four times as often (BENCHMARKS.md, finding G). Measured side by side,
-/// unpinned: callers driving did better at 2 in flight, the same at 4,
-/// and worse from 8.
+/// One call at a time, a connection driven by its caller saves a wake-up
+/// per reply (the reply wakes the caller, not a task that then wakes it);
+/// with 64 in flight, tasks driving the connections carried more calls per
+/// second. Four is where the two measured alike (commit cd8a527's
+/// measurements, unpinned). Whether the caller-driven path earns its place
+/// at all is for the three scenes of `benches/benches/latency.rs` to say:
+/// `cargo bench --manifest-path benches/Cargo.toml --bench latency --
+/// sequential after-burst concurrency`.
 pub(crate) const HAND_OFF_ABOVE: usize = 4;
 
 #[derive(Default)]
@@ -461,10 +465,10 @@ fn later(at: Instant, after: Duration) -> Instant {
 ///
 /// A thread, not a task: a task on async-std's executor would start that
 /// executor's threads in a program that runs its calls under smol or a
-/// plain `block_on`, and those threads then take turns with the caller at
-/// async-io's reactor: under `smol::block_on` that cost about 50 µs of
-/// system time per call (BENCHMARKS.md, finding G). Should the thread fail
-/// to start, each pool is swept by a task on async-std's executor instead.
+/// plain `block_on` (`tests/threads.rs` pins that it does not), and those
+/// threads then take turns with the caller at async-io's reactor (commit
+/// 465b640's measurements). Should the thread fail to start, each pool is
+/// swept by a task on async-std's executor instead.
 struct Sweeper {
     state: Mutex<Sweeping>,
     changed: std::sync::Condvar,

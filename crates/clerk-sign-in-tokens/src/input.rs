@@ -1,110 +1,105 @@
-//! Where the ids come from: arguments, a file of ids, or an earlier run's
-//! records. Read one line at a time, each line capped, so a run's memory
-//! does not grow with its input.
+//! Where the work comes from: arguments, a file of ids, or an earlier
+//! run's records; and what an earlier run's records show done.
+//!
+//! Every input is opened once and read once, line by line, each line
+//! capped: a FIFO, a pipe or a process substitution works like a file.
+//! Nothing here copies an input line into a message: it may hold a ticket.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
+use serde_json::Value;
+
 /// The longest input line read; a longer one is a bad line.
-pub const MAX_LINE_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// The longest id accepted.
-pub const MAX_ID_BYTES: usize = 256;
+pub(crate) const MAX_ID_BYTES: usize = 256;
 
-/// One line of input that asks for a call.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Item {
-    /// The line number in the file, or the argument's position, from 1.
-    pub line: u64,
-    /// The id, or why the line is not one (with the line's text, lossily).
-    pub id: Result<String, BadLine>,
-}
-
-/// A line that is not an id.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BadLine {
-    /// The line's text, trimmed, lossily decoded, cut to [`MAX_ID_BYTES`].
-    pub text: String,
-    /// Why it is not an id.
-    pub reason: String,
-}
-
-/// How to turn a line into an id.
+/// How to turn a line into work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LineFormat {
-    /// One id a line; blank lines and `#` comments skipped.
-    Ids,
-    /// A JSON Lines record of an earlier create: the id of the token it
-    /// holds; records without a token (failures) are skipped.
+pub(crate) enum LineFormat {
+    /// One id a line with this prefix (`user_`, `sit_`); blank lines and
+    /// `#` comments skipped.
+    Ids(&'static str),
+    /// One email address a line; blank lines and `#` comments skipped.
+    Emails,
+    /// An earlier create's records: the token id each one holds; records
+    /// of failures skipped.
     CreatedTokens,
 }
 
-/// The ids of a run, in order.
-pub enum Source {
-    /// From the command line.
-    Args(std::iter::Enumerate<std::vec::IntoIter<String>>),
-    /// From a file or stdin.
-    Lines {
-        /// The reader.
-        reader: Box<dyn BufRead + Send>,
-        /// How lines are read.
-        format: LineFormat,
-        /// The last line number read.
-        line: u64,
-        /// Set once reading failed: the source then ends.
-        failed: Option<io::Error>,
-    },
+/// One line (or argument) that asks for a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Item {
+    /// The line number, or the argument's position, from 1.
+    pub(crate) line: u64,
+    /// The id, or why the line holds none (never the line's text).
+    pub(crate) id: Result<String, String>,
 }
 
-impl std::fmt::Debug for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Args(_) => f.write_str("Source::Args"),
-            Self::Lines { format, line, .. } => f
-                .debug_struct("Source::Lines")
-                .field("format", format)
-                .field("line", line)
-                .finish_non_exhaustive(),
-        }
-    }
+/// The work of a run, in order.
+pub(crate) struct Source {
+    reader: Box<dyn BufRead + Send>,
+    format: LineFormat,
+    line: u64,
+    buf: Vec<u8>,
+    /// Items of a line that held more than one record.
+    pending: VecDeque<Item>,
+    /// Set once reading failed: the source then ends.
+    pub(crate) failed: Option<io::Error>,
 }
 
-/// Opens `path` (`-` is stdin).
+/// Opens `path` once (`-` is stdin).
 ///
 /// # Errors
-/// When the file cannot be opened.
-pub fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
-    if path == Path::new("-") {
-        Ok(Box::new(BufReader::new(io::stdin())))
+/// When it cannot be opened.
+pub(crate) fn reader(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
+    Ok(if path == Path::new("-") {
+        Box::new(BufReader::new(io::stdin()))
     } else {
-        Ok(Box::new(BufReader::new(File::open(path)?)))
-    }
+        Box::new(BufReader::new(File::open(path)?))
+    })
 }
 
 impl Source {
-    /// Ids given as arguments, numbered from 1.
-    pub fn args(ids: Vec<String>) -> Self {
-        Self::Args(ids.into_iter().enumerate())
+    /// Reads `path` (`-` is stdin).
+    ///
+    /// # Errors
+    /// When it cannot be opened.
+    pub(crate) fn open(path: &Path, format: LineFormat) -> io::Result<Self> {
+        Ok(Self::new(reader(path)?, format))
     }
 
-    /// Ids read from `reader` line by line.
-    pub fn lines(reader: Box<dyn BufRead + Send>, format: LineFormat) -> Self {
-        Self::Lines {
+    /// Ids given as arguments, numbered by position.
+    pub(crate) fn args(ids: &[String], format: LineFormat) -> Self {
+        // One argument a line; a newline inside one makes it a bad line.
+        let text: Vec<String> = ids.iter().map(|id| id.replace('\n', "\0")).collect();
+        Self::new(Box::new(io::Cursor::new(text.join("\n"))), format)
+    }
+
+    /// Work read from `reader` line by line.
+    pub(crate) fn new(reader: Box<dyn BufRead + Send>, format: LineFormat) -> Self {
+        Self {
             reader,
             format,
             line: 0,
+            buf: Vec::new(),
+            pending: VecDeque::new(),
             failed: None,
         }
     }
 
-    /// The read error that ended the source early, if any.
-    pub fn take_error(&mut self) -> Option<io::Error> {
-        match self {
-            Self::Args(_) => None,
-            Self::Lines { failed, .. } => failed.take(),
+    /// The number of items in `path` when counting costs no input: only a
+    /// regular file is counted, by a second read of its own. A pipe, a
+    /// FIFO or stdin is read once, by the run: `None`.
+    pub(crate) fn count(path: &Path, format: LineFormat) -> Option<u64> {
+        if path == Path::new("-") || !std::fs::metadata(path).ok()?.is_file() {
+            return None;
         }
+        Some(Self::open(path, format).ok()?.count() as u64)
     }
 }
 
@@ -112,191 +107,328 @@ impl Iterator for Source {
     type Item = Item;
 
     fn next(&mut self) -> Option<Item> {
-        match self {
-            Self::Args(args) => args.next().map(|(i, id)| Item {
-                line: i as u64 + 1,
-                id: check_id(id.as_bytes()),
-            }),
-            Self::Lines {
-                reader,
-                format,
-                line,
-                failed,
-            } => {
-                if failed.is_some() {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Some(item);
+            }
+            if self.failed.is_some() {
+                return None;
+            }
+            let read = match read_capped_line(&mut self.reader, &mut self.buf) {
+                Ok(Some(read)) => read,
+                Ok(None) => return None,
+                Err(e) => {
+                    self.failed = Some(e);
                     return None;
                 }
-                let mut buf = Vec::new();
-                loop {
-                    buf.clear();
-                    let too_long = match read_capped_line(reader, &mut buf) {
-                        Ok(Some(too_long)) => too_long,
-                        Ok(None) => return None,
-                        Err(e) => {
-                            *failed = Some(e);
-                            return None;
-                        }
-                    };
-                    *line += 1;
-                    let item = |id| Some(Item { line: *line, id });
-                    if too_long {
-                        return item(Err(bad(
-                            &buf,
-                            format!("the line is longer than {MAX_LINE_BYTES} bytes"),
-                        )));
-                    }
-                    let text = buf.trim_ascii();
-                    match format {
-                        LineFormat::Ids => {
-                            if text.is_empty() || text.starts_with(b"#") {
-                                continue;
-                            }
-                            return item(check_id(text));
-                        }
-                        LineFormat::CreatedTokens => {
-                            if text.is_empty() {
-                                continue;
-                            }
-                            match created_token_id(text) {
-                                Ok(Some(id)) => return item(check_id(id.as_bytes())),
-                                Ok(None) => continue,
-                                Err(reason) => return item(Err(bad(text, reason))),
-                            }
-                        }
-                    }
+            };
+            self.line += 1;
+            let line = self.line;
+            let text = self.buf.trim_ascii();
+            if read.too_long {
+                let id = Err(format!("the line is longer than {MAX_LINE_BYTES} bytes"));
+                return Some(Item { line, id });
+            }
+            match self.format {
+                LineFormat::Ids(_) | LineFormat::Emails
+                    if text.is_empty() || text.starts_with(b"#") => {}
+                LineFormat::Ids(prefix) => {
+                    return Some(Item {
+                        line,
+                        id: check_id(text, prefix),
+                    });
+                }
+                LineFormat::Emails => {
+                    return Some(Item {
+                        line,
+                        id: check_email(text),
+                    });
+                }
+                LineFormat::CreatedTokens => {
+                    let ids = read_records(text)
+                        .into_iter()
+                        .filter_map(Prior::into_revoke);
+                    self.pending.extend(ids.map(|id| Item { line, id }));
                 }
             }
         }
     }
 }
 
-fn bad(text: &[u8], reason: String) -> BadLine {
-    let cut = &text[..text.len().min(MAX_ID_BYTES)];
-    BadLine {
-        text: String::from_utf8_lossy(cut).into_owned(),
-        reason,
+/// An id as the operator wrote it (`prefix`, then letters, digits, `_`
+/// and `-`), or why the text is not one. The reason never quotes the text:
+/// a ticket or a URL is never an id, and never echoed.
+pub(crate) fn check_id(text: &[u8], prefix: &str) -> Result<String, String> {
+    let ok = text.len() > prefix.len()
+        && text.len() <= MAX_ID_BYTES
+        && text.starts_with(prefix.as_bytes())
+        && text
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-');
+    if ok {
+        Ok(String::from_utf8_lossy(text).into_owned())
+    } else {
+        Err(format!(
+            "not a {prefix}… id (letters, digits, `_`, `-`; at most {MAX_ID_BYTES} bytes; one a line)"
+        ))
     }
 }
 
-/// An id as the operator wrote it, or why it cannot be one.
-fn check_id(text: &[u8]) -> Result<String, BadLine> {
-    let Ok(id) = std::str::from_utf8(text) else {
-        return Err(bad(text, "the line is not UTF-8".into()));
-    };
-    let id = id.trim();
-    if id.is_empty() {
-        return Err(bad(text, "the id is empty".into()));
+/// The longest email address accepted (RFC 5321's path limit).
+const MAX_EMAIL_BYTES: usize = 320;
+
+/// An email address as the operator wrote it (one `@`, no spaces or
+/// control characters), or why the text is not one, never quoting it.
+pub(crate) fn check_email(text: &[u8]) -> Result<String, String> {
+    match std::str::from_utf8(text) {
+        Ok(address)
+            if address.len() <= MAX_EMAIL_BYTES
+                && address.matches('@').count() == 1
+                && !address.starts_with('@')
+                && !address.ends_with('@')
+                && !address.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Ok(address.to_owned())
+        }
+        _ => Err(format!(
+            "not an email address (one `@`, no spaces, at most {MAX_EMAIL_BYTES} bytes; one a line)"
+        )),
     }
-    if id.len() > MAX_ID_BYTES {
-        return Err(bad(
-            id.as_bytes(),
-            format!("the id is longer than {MAX_ID_BYTES} bytes"),
-        ));
-    }
-    if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad(
-            id.as_bytes(),
-            "the line holds more than one word or a control character: one id a line".into(),
-        ));
-    }
-    Ok(id.to_owned())
 }
 
-/// The id of the token a create record holds; `None` for a record
-/// without one.
-fn created_token_id(line: &[u8]) -> Result<Option<String>, String> {
-    let record: serde_json::Value = serde_json::from_slice(line)
-        .map_err(|e| format!("not a JSON record of an earlier run: {e}"))?;
-    match record.get("token") {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(token) => match token.get("id").and_then(serde_json::Value::as_str) {
-            Some(id) => Ok(Some(id.to_owned())),
-            None => Err("the record's token has no id".into()),
+/// What one line of an earlier run's output says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Prior {
+    /// A blank line.
+    Blank,
+    /// A record of a failure: nothing was minted or settled.
+    Failed,
+    /// The input is done: it got a token (`token_id`) or was settled.
+    /// `keys`: the address (lowercased) and the id, those present.
+    Done {
+        keys: Vec<String>,
+        token_id: Option<String>,
+    },
+    /// A record cut short before it says what became of its input: a
+    /// token may have been minted. `keys` as far as they were written.
+    Unknown { keys: Vec<String> },
+    /// Not a record.
+    NotARecord,
+}
+
+impl Prior {
+    /// The token id `revoke --from` revokes, or why the record gives none;
+    /// `None` for what needs no call.
+    fn into_revoke(self) -> Option<Result<String, String>> {
+        match self {
+            // A settled record holds no token: nothing to revoke.
+            Self::Blank | Self::Failed | Self::Done { token_id: None, .. } => None,
+            Self::Done {
+                token_id: Some(id), ..
+            } => Some(check_id(id.as_bytes(), "sit_")),
+            Self::Unknown { .. } => {
+                Some(Err("the record was cut short before its token's id".into()))
+            }
+            Self::NotARecord => Some(Err("not a record of an earlier run".into())),
+        }
+    }
+}
+
+/// Reads one line of an earlier run's output: usually one record; a
+/// record cut short with the next one appended to it (as appending after a
+/// torn line makes them) is read as the two records it holds. A raw
+/// `{"line":` can only start a record: inside a string its quotes are
+/// escaped.
+pub(crate) fn read_records(text: &[u8]) -> Vec<Prior> {
+    const START: &[u8] = b"{\"line\":";
+    if serde_json::from_slice::<Value>(text).is_ok() {
+        return vec![read_record(text)];
+    }
+    let mut starts: Vec<usize> = text
+        .windows(START.len())
+        .enumerate()
+        .filter(|(i, w)| *i > 0 && *w == START)
+        .map(|(i, _)| i)
+        .collect();
+    starts.insert(0, 0);
+    starts.push(text.len());
+    starts
+        .windows(2)
+        .map(|w| read_record(&text[w[0]..w[1]]))
+        .collect()
+}
+
+/// Reads one record of an earlier run's output. A record cut short (a run
+/// killed mid-write, a full disk) is read as far as it goes: it is closed
+/// at its last complete field, so a torn record whose token id was written
+/// still counts as minted.
+pub(crate) fn read_record(text: &[u8]) -> Prior {
+    if text.trim_ascii().is_empty() {
+        return Prior::Blank;
+    }
+    let (record, torn) = match serde_json::from_slice::<Value>(text) {
+        Ok(record) => (record, false),
+        Err(_) => match close_torn(text) {
+            Some(record) => (record, true),
+            None => return Prior::NotARecord,
         },
+    };
+    let Some(fields) = record.as_object() else {
+        return Prior::NotARecord;
+    };
+    let text = |name| fields.get(name).and_then(Value::as_str);
+    let keys: Vec<String> = [
+        text("email").map(str::to_lowercase),
+        text("id").map(str::to_owned),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let token_id = fields
+        .get("token")
+        .and_then(|t| t.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let settled = fields.get("settled").is_some_and(|s| !s.is_null());
+    if token_id.is_some() || settled {
+        return if keys.is_empty() {
+            Prior::Unknown { keys }
+        } else {
+            Prior::Done { keys, token_id }
+        };
     }
+    if fields.get("error").is_some_and(|e| !e.is_null()) {
+        return Prior::Failed;
+    }
+    if torn || fields.get("token").is_some() {
+        return Prior::Unknown { keys };
+    }
+    Prior::NotARecord
+}
+
+/// A torn JSON record closed at its last complete field: the whole text
+/// or its text up to one of its last commas, with `}` or `}}` added. A
+/// comma inside a string cannot give valid JSON (the string would be left
+/// open), so whatever parses is what was written.
+fn close_torn(text: &[u8]) -> Option<Value> {
+    let cuts = std::iter::once(text.len()).chain(
+        text.iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, b)| **b == b',')
+            .map(|(i, _)| i)
+            .take(32),
+    );
+    for cut in cuts {
+        for close in [&b"}"[..], b"}}"] {
+            let mut candidate = text[..cut].to_vec();
+            candidate.extend_from_slice(close);
+            if let Ok(value) = serde_json::from_slice::<Value>(&candidate) {
+                return Some(value);
+            }
+        }
+    }
+    None
+}
+
+/// What earlier runs' records show done.
+#[derive(Debug, Default)]
+pub(crate) struct Resume {
+    done: HashSet<String>,
+}
+
+impl Resume {
+    /// Whether `key` (an id, or an address compared without case) is done.
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.done.contains(key) || self.done.contains(&key.to_lowercase())
+    }
+
+    /// Reads the records of `reader`; whether its last line was cut short.
+    /// `notes` get line numbers and token ids, never a line's text. A
+    /// record cut short before it says what became of its input counts as
+    /// done, so that no one gets a second token, and its note says so.
+    ///
+    /// # Errors
+    /// When reading fails.
+    pub(crate) fn read(
+        &mut self,
+        mut reader: impl BufRead,
+        name: &str,
+        notes: &mut dyn FnMut(String),
+    ) -> io::Result<bool> {
+        let (mut buf, mut line, mut torn_tail) = (Vec::new(), 0, false);
+        while let Some(read) = read_capped_line(&mut reader, &mut buf)? {
+            line += 1;
+            torn_tail = !read.newline;
+            let torn = serde_json::from_slice::<Value>(&buf).is_err();
+            let priors = if read.too_long {
+                vec![Prior::NotARecord]
+            } else {
+                read_records(&buf)
+            };
+            for prior in priors {
+                match prior {
+                    Prior::Done { keys, token_id } => {
+                        if torn {
+                            let token = token_id
+                                .and_then(|id| check_id(id.as_bytes(), "sit_").ok())
+                                .map_or_else(|| "revoke".into(), |id| format!("token {id}"));
+                            notes(format!(
+                                "{name} line {line}: cut short; its {token} counts as done"
+                            ));
+                        }
+                        self.done.extend(keys);
+                    }
+                    Prior::Unknown { keys } if !keys.is_empty() => {
+                        notes(format!(
+                            "{name} line {line}: cut short before it says whether a token was minted; that input is not called again: check it by hand"
+                        ));
+                        self.done.extend(keys);
+                    }
+                    Prior::Unknown { .. } | Prior::NotARecord => {
+                        notes(format!("{name} line {line}: not a whole record: ignored"));
+                    }
+                    Prior::Blank | Prior::Failed => {}
+                }
+            }
+        }
+        Ok(torn_tail)
+    }
+}
+
+/// How a line was read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LineRead {
+    /// It was longer than [`MAX_LINE_BYTES`]: only that much was kept.
+    pub(crate) too_long: bool,
+    /// It ended in `\n` (else the input ended first).
+    pub(crate) newline: bool,
 }
 
 /// Reads one line (without its `\n`) into `buf`, at most
 /// [`MAX_LINE_BYTES`] of it; the rest of a longer line is read and
-/// dropped. `None` at the end of input, else whether the line was cut.
-fn read_capped_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>> {
-    let mut read_any = false;
-    let mut too_long = false;
-    loop {
-        let available = match reader.fill_buf() {
-            Ok(available) => available,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if available.is_empty() {
-            return Ok(read_any.then_some(too_long));
-        }
-        read_any = true;
-        let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
-            Some(i) => (&available[..i], Some(i + 1)),
-            None => (available, None),
-        };
-        let room = MAX_LINE_BYTES.saturating_sub(buf.len());
-        if chunk.len() > room {
-            too_long = true;
-        }
-        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        let used = done.unwrap_or(available.len());
-        reader.consume(used);
-        if done.is_some() {
-            return Ok(Some(too_long));
-        }
+/// dropped. `None` at the end of input.
+pub(crate) fn read_capped_line(
+    reader: &mut dyn BufRead,
+    buf: &mut Vec<u8>,
+) -> io::Result<Option<LineRead>> {
+    buf.clear();
+    let cap = MAX_LINE_BYTES as u64 + 1;
+    if io::Read::take(&mut *reader, cap).read_until(b'\n', buf)? == 0 {
+        return Ok(None);
     }
-}
-
-/// The ids an earlier run's output says already got a token: the `id` of
-/// every record that holds a `token`. Lines that are not such records are
-/// ignored (a run cut short may end in half a line).
-///
-/// # Errors
-/// When the file cannot be read.
-pub fn resume_set(path: &Path) -> io::Result<HashSet<String>> {
-    let mut reader = open(path)?;
-    let mut done = HashSet::new();
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match read_capped_line(&mut reader, &mut buf)? {
-            None => return Ok(done),
-            Some(true) => continue,
-            Some(false) => {}
+    let mut newline = buf.pop_if(|b| *b == b'\n').is_some();
+    let too_long = buf.len() > MAX_LINE_BYTES;
+    buf.truncate(MAX_LINE_BYTES);
+    let mut rest = Vec::new();
+    while !newline && too_long {
+        rest.clear();
+        if io::Read::take(&mut *reader, cap).read_until(b'\n', &mut rest)? == 0 {
+            break;
         }
-        let Ok(record) = serde_json::from_slice::<serde_json::Value>(&buf) else {
-            continue;
-        };
-        let has_token = record.get("token").is_some_and(|t| !t.is_null());
-        if let (true, Some(id)) = (has_token, record.get("id").and_then(|v| v.as_str())) {
-            done.insert(id.to_owned());
-        }
+        newline = rest.ends_with(b"\n");
     }
-}
-
-/// Counts the lines of a regular file, for the progress bar's total;
-/// `None` for stdin or anything that cannot be read.
-pub fn count_lines(path: &Path) -> Option<u64> {
-    if path == Path::new("-") {
-        return None;
-    }
-    let mut file = File::open(path).ok()?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let (mut lines, mut last) = (0u64, b'\n');
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                lines += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
-                last = buf[n - 1];
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
-    Some(lines + u64::from(last != b'\n'))
+    Ok(Some(LineRead { too_long, newline }))
 }
 
 #[cfg(test)]
@@ -304,64 +436,100 @@ mod tests {
     use super::*;
 
     fn items(text: &[u8], format: LineFormat) -> Vec<Item> {
-        Source::lines(Box::new(io::Cursor::new(text.to_vec())), format).collect()
+        Source::new(Box::new(io::Cursor::new(text.to_vec())), format).collect()
     }
 
     #[test]
-    fn ids_skip_blanks_and_comments_and_report_bad_lines() {
+    fn ids_skip_blanks_and_comments_and_never_echo_a_bad_line() {
         let got = items(
-            b"user_1\n\n  # a comment\n user_2 \r\nuser 3\n\xff\nuser_4",
-            LineFormat::Ids,
+            b"user_1\n\n  # a comment\n user_2 \r\nuser 3\n\xff\neyJhbGciOiJIUzI1NiJ9.eyJ9.sig\nuser_4",
+            LineFormat::Ids("user_"),
         );
         let lines: Vec<(u64, bool)> = got.iter().map(|i| (i.line, i.id.is_ok())).collect();
         assert_eq!(
             lines,
-            [(1, true), (4, true), (5, false), (6, false), (7, true)]
+            [
+                (1, true),
+                (4, true),
+                (5, false),
+                (6, false),
+                (7, false),
+                (8, true)
+            ]
         );
         assert_eq!(got[1].id.as_deref().ok(), Some("user_2"));
-        assert_eq!(got[4].id.as_deref().ok(), Some("user_4"));
-        assert!(
-            got[2]
-                .id
-                .as_ref()
-                .unwrap_err()
-                .reason
-                .contains("one id a line")
-        );
+        for bad in got.iter().filter_map(|i| i.id.as_ref().err()) {
+            assert!(!bad.contains("eyJ") && !bad.contains("user 3"), "{bad}");
+        }
+        assert!(check_id(b"sit_1", "user_").is_err(), "the kind's prefix");
+        assert!(check_id(b"sit_", "sit_").is_err());
     }
 
     #[test]
     fn a_line_too_long_is_one_bad_line_and_reading_goes_on() {
         let mut text = vec![b'a'; MAX_LINE_BYTES * 3];
         text.extend_from_slice(b"\nuser_2\n");
-        let got = items(&text, LineFormat::Ids);
+        let got = items(&text, LineFormat::Ids("user_"));
         assert_eq!(got.len(), 2);
-        assert!(got[0].id.as_ref().unwrap_err().text.len() <= MAX_ID_BYTES);
         assert_eq!(
             (got[1].line, got[1].id.as_deref().ok()),
             (2, Some("user_2"))
         );
     }
 
+    const WHOLE: &str = r#"{"line":1,"id":"user_1","token":{"object":"sign_in_token","id":"sit_1","status":"pending","user_id":"user_1","token":"eyJ.a,b.c","url":"https://x/?t=eyJ"}}"#;
+
     #[test]
-    fn created_tokens_are_read_from_records() {
-        let text = br#"{"line":1,"id":"user_1","token":{"id":"sit_1"}}
-{"line":2,"id":"user_2","error":{"kind":"api"}}
-not json
-{"line":4,"id":"user_4","token":{"id":"sit_4"}}"#;
-        let got = items(text, LineFormat::CreatedTokens);
-        let ids: Vec<_> = got.iter().map(|i| (i.line, i.id.is_ok())).collect();
-        assert_eq!(ids, [(1, true), (3, false), (4, true)]);
-        assert_eq!(got[2].id.as_deref().ok(), Some("sit_4"));
+    fn a_record_cut_anywhere_tells_what_it_can() {
+        let done = |id: &str| Prior::Done {
+            keys: vec!["user_1".into()],
+            token_id: Some(id.into()),
+        };
+        assert_eq!(read_record(WHOLE.as_bytes()), done("sit_1"));
+        let mut seen_done = false;
+        for cut in 1..WHOLE.len() {
+            let prior = read_record(&WHOLE.as_bytes()[..cut]);
+            let at = &WHOLE[..cut];
+            if at.contains(r#""id":"sit_1""#) {
+                assert_eq!(prior, done("sit_1"), "{at}");
+                seen_done = true;
+            } else if at.contains(r#""id":"user_1","#) {
+                assert_eq!(
+                    prior,
+                    Prior::Unknown {
+                        keys: vec!["user_1".into()]
+                    },
+                    "{at}"
+                );
+            } else {
+                assert!(
+                    matches!(prior, Prior::Unknown { .. } | Prior::NotARecord),
+                    "{at}"
+                );
+            }
+        }
+        assert!(seen_done);
+        assert_eq!(
+            read_record(br#"{"line":2,"id":"user_2","error":{"kind":"api"}}"#),
+            Prior::Failed
+        );
+        assert_eq!(read_record(b"not json"), Prior::NotARecord);
     }
 
     #[test]
-    fn lines_are_counted() {
-        let dir = std::env::temp_dir().join(format!("clerk-sit-count-{}", std::process::id()));
-        std::fs::write(&dir, b"a\nb\nc").unwrap();
-        assert_eq!(count_lines(&dir), Some(3));
-        std::fs::write(&dir, b"a\nb\n").unwrap();
-        assert_eq!(count_lines(&dir), Some(2));
-        let _ = std::fs::remove_file(&dir);
+    fn a_record_glued_to_a_torn_one_is_read_as_both() {
+        let second = WHOLE.replace("sit_1", "sit_2").replace("user_1", "user_2");
+        let glued = format!("{}{second}", &WHOLE[..WHOLE.len() - 30]);
+        let got = items(glued.as_bytes(), LineFormat::CreatedTokens);
+        let ids: Vec<_> = got.iter().map(|i| (i.line, i.id.clone())).collect();
+        assert_eq!(ids, [(1, Ok("sit_1".into())), (1, Ok("sit_2".into()))]);
+        let mut resume = Resume::default();
+        let mut notes = Vec::new();
+        let torn = resume
+            .read(io::Cursor::new(glued), "f", &mut |n| notes.push(n))
+            .unwrap();
+        assert!(resume.contains("user_1") && resume.contains("user_2"));
+        assert!(torn);
+        assert!(notes.iter().all(|n| !n.contains("eyJ")), "{notes:?}");
     }
 }

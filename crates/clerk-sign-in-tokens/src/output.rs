@@ -1,121 +1,128 @@
-//! Records on stdout, the progress bar and the summary on stderr.
+//! Records on the output; the progress bar and the summary on stderr.
 //!
-//! Every result goes through one [`Sink`]: a call marks its result as held
-//! the moment it returns and queues its encoded line; one writer thread
-//! takes the output lock, takes everything queued, writes it and flushes
-//! (lines that complete together go out in one write, and no line waits
-//! for a later one; no call blocks on the output). The second Ctrl-C waits
-//! until no result is held (up to two seconds), takes the output lock,
-//! writes whatever is still queued, flushes, and exits while holding the
-//! lock: no token the program has read is left unwritten.
+//! Every result goes through one [`Sink`]. A call that minted a token
+//! holds its id first; serde_json encodes the record, which is written and
+//! flushed under a plain `Mutex` (the run is bounded by Clerk's rate
+//! limit, not by this lock); only a flushed record releases the id. A
+//! failed write stops the run and tells the caller, which revokes the
+//! token. The second Ctrl-C names every id still held and exits, never
+//! touching the output lock, whatever stdout is doing.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use clerk_core::{Error, ErrorKind, SignInToken};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::input::BadLine;
-
-/// How results are printed.
+/// `Records`: one JSON Lines record per input line and a summary on
+/// stderr. `Single`: the example's form for one call, the token as one
+/// JSON object on stdout or one line on stderr.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// One JSON Lines record per input line, a summary on stderr.
+pub(crate) enum Format {
     Records,
-    /// The example's form for one call: the token as one JSON object on
-    /// stdout, or one line on stderr; no summary.
     Single,
 }
 
-/// The counts a run ends with.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    /// Calls that got a token.
-    pub succeeded: u64,
-    /// Records of failures (calls and bad lines).
-    pub failed: u64,
-    /// Ids skipped because `--resume` showed they already got a token.
-    pub skipped: u64,
-    /// Ids read but never sent because the run was interrupted.
-    pub not_started: u64,
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    succeeded: u64,
+    /// Revokes that found the token already not pending.
+    settled: u64,
+    accepted: u64,
+    failed: u64,
+    skipped: u64,
+    not_started: u64,
+    /// Tokens minted whose record could not be written.
+    undelivered: u64,
 }
 
-/// Lines encoded and not yet written, and the counts.
-struct State {
-    pending: Vec<u8>,
-    /// Held results whose lines are in `pending`.
-    pending_held: usize,
-    counts: Counts,
-    /// No more lines will come: the writer ends once the queue is empty.
-    closed: bool,
-    /// The writer waits to be woken (else it looks again by itself).
-    writer_idle: bool,
+/// The record of one input line. The ids come before the ticket and its
+/// URL, so a record cut short still names its token.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Record<'a> {
+    pub(crate) line: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) token: Option<&'a SignInToken>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) settled: Option<Settled>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<ErrorRecord>,
 }
 
-struct Output {
-    out: Box<dyn Write + Send>,
-    /// Set when stdout could not be written: nothing more is started.
-    broken: Option<io::Error>,
-}
-
-/// Where every result goes. See the module documentation.
-pub struct Sink {
-    state: Mutex<State>,
-    output: Mutex<Output>,
-    /// Wakes the writer thread.
-    queued: Condvar,
-    writer: Mutex<Option<JoinHandle<()>>>,
-    format: Format,
-    /// Results held and not written yet.
-    handing: AtomicUsize,
-    /// Set by the first Ctrl-C or a broken stdout: start nothing more.
-    stop: AtomicBool,
-    interrupted: AtomicBool,
-    /// Calls waiting for the rate limit right now.
-    waiting: AtomicUsize,
-    rate_limited: AtomicU64,
-    progress: Option<ProgressBar>,
-    started: Instant,
-    /// Run when the run stops (closes the queue of ids).
-    on_stop: Mutex<Vec<StopHook>>,
-}
-
-type StopHook = Box<dyn Fn() + Send + Sync>;
-
-impl std::fmt::Debug for Sink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sink")
-            .field("format", &self.format)
-            .finish_non_exhaustive()
+impl<'a> Record<'a> {
+    /// A record of this input line, the rest to be filled in.
+    pub(crate) fn at(line: u64, email: Option<&'a str>, id: Option<&'a str>) -> Self {
+        Self {
+            line,
+            email,
+            id,
+            ..Self::default()
+        }
     }
 }
 
-/// The input side of a record.
-#[derive(Clone, Copy, Debug)]
-pub struct Input<'a> {
-    /// The line number or argument position.
-    pub line: u64,
-    /// The id as read.
-    pub id: &'a str,
+/// What a revoke found when the token was already not pending: `state`
+/// is `already_revoked`, `accepted` (the user signed in with it),
+/// `not_pending` (with Clerk's message, which did not name the status) or
+/// `not_found`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub(crate) struct Settled {
+    pub(crate) state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) message: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Record<'a> {
-    line: u64,
-    id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token: Option<&'a SignInToken>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<ErrorRecord>,
+/// Clerk's code for a revoke of a token that is not pending.
+const CANNOT_REVOKE: &str = "sign_in_token_cannot_be_revoked_code";
+
+impl Settled {
+    /// What a revoke's failure says about a token already not pending;
+    /// `None` for a real failure. Not found settles only an id from an
+    /// earlier run's records, not one typed `by_hand`.
+    pub(crate) fn from_revoke_error(error: &Error, by_hand: bool) -> Option<Self> {
+        let settled = |state, message| Some(Self { state, message });
+        if error.is_not_found() {
+            return if by_hand {
+                None
+            } else {
+                settled("not_found", None)
+            };
+        }
+        let clerk = error
+            .clerk_errors()
+            .iter()
+            .find(|e| e.code == CANNOT_REVOKE)?;
+        if !error.is_from_clerk() {
+            return None;
+        }
+        let message = if clerk.long_message.is_empty() {
+            &clerk.message
+        } else {
+            &clerk.long_message
+        };
+        let lower = message.to_ascii_lowercase();
+        let status = lower
+            .split_once("status is ")
+            .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_alphabetic()).next());
+        match status {
+            Some("revoked") => settled("already_revoked", None),
+            Some("accepted") => settled("accepted", None),
+            _ => settled("not_pending", Some(message.clone())),
+        }
+    }
 }
 
-#[derive(Serialize)]
-struct ErrorRecord {
+/// A failure, as a record holds it.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct ErrorRecord {
     kind: &'static str,
     status: Option<u16>,
     codes: Vec<String>,
@@ -126,7 +133,7 @@ struct ErrorRecord {
 }
 
 impl ErrorRecord {
-    fn from_error(error: &Error) -> Self {
+    pub(crate) fn from_error(error: &Error) -> Self {
         let kind = match error.kind() {
             ErrorKind::Api(_) => "api",
             ErrorKind::UnexpectedResponse(_) => "unexpected_response",
@@ -151,124 +158,55 @@ impl ErrorRecord {
         }
     }
 
-    fn bad_line(bad: &BadLine) -> Self {
+    /// A failure with no call made (`invalid_input`, …) or none known
+    /// (`panic`).
+    pub(crate) fn local(kind: &'static str, message: String) -> Self {
         Self {
-            kind: "invalid_input",
-            status: None,
-            codes: Vec::new(),
-            trace_id: None,
-            retry_after_seconds: None,
-            attempts: 0,
-            message: bad.reason.clone(),
+            kind,
+            message,
+            ..Self::default()
         }
     }
 }
 
-/// One JSON line, newline included.
-fn encode(value: &impl Serialize) -> serde_json::Result<Vec<u8>> {
-    let mut line = serde_json::to_vec(value)?;
-    line.push(b'\n');
-    Ok(line)
+type StopHook = Box<dyn Fn() + Send + Sync>;
+
+/// Where every result goes. See the module documentation.
+pub(crate) struct Sink {
+    /// The output, and the error that broke it.
+    output: Mutex<(Box<dyn Write + Send>, Option<io::Error>)>,
+    counts: Mutex<Counts>,
+    /// Tokens minted whose records are not written yet (a few: one per
+    /// call in flight at most).
+    held: Mutex<Vec<String>>,
+    format: Format,
+    stop: AtomicBool,
+    interrupted: AtomicBool,
+    waiting: AtomicBool,
+    progress: Option<ProgressBar>,
+    started: Instant,
+    on_stop: Mutex<Vec<StopHook>>,
 }
 
-/// The record of a call that got a token, newline included: the bytes
-/// [`encode`] makes of the same [`Record`] (a test holds the two equal),
-/// written field by field.
-///
-/// This is the line almost every record of a bulk create is, and most of
-/// its bytes are the ticket, twice (in `token` and in `url`). serde_json
-/// looks at a string one byte at a time for characters to escape, which
-/// cost more instructions than the rest of the CLI's work per call
-/// together; here a string with nothing to escape (a ticket, a URL, an id)
-/// is checked in one pass the compiler vectorizes and copied as it is, and
-/// only a string that needs escaping goes through serde_json.
-fn encode_token_record(line: u64, id: &str, token: &SignInToken) -> serde_json::Result<Vec<u8>> {
-    let secret = |s: &Option<clerk_core::SecretString>| s.as_ref().map_or(0, |s| s.expose().len());
-    let mut out = Vec::with_capacity(
-        192 + 2 * id.len()
-            + token.id.len()
-            + token.user_id.len()
-            + secret(&token.token)
-            + secret(&token.url),
-    );
-    out.extend_from_slice(b"{\"line\":");
-    serde_json::to_writer(&mut out, &line)?;
-    out.extend_from_slice(b",\"id\":");
-    push_json_str(&mut out, id)?;
-    // The fields of `SignInToken`'s own serialization, in its order.
-    out.extend_from_slice(b",\"token\":{\"object\":\"sign_in_token\",\"id\":");
-    push_json_str(&mut out, &token.id)?;
-    out.extend_from_slice(b",\"status\":");
-    push_json_str(&mut out, token.status.as_str())?;
-    out.extend_from_slice(b",\"user_id\":");
-    push_json_str(&mut out, &token.user_id)?;
-    if let Some(ticket) = &token.token {
-        out.extend_from_slice(b",\"token\":");
-        push_json_str(&mut out, ticket.expose())?;
-    }
-    if let Some(url) = &token.url {
-        out.extend_from_slice(b",\"url\":");
-        push_json_str(&mut out, url.expose())?;
-    }
-    out.extend_from_slice(b",\"created_at\":");
-    serde_json::to_writer(&mut out, &token.created_at.as_millis())?;
-    out.extend_from_slice(b",\"updated_at\":");
-    serde_json::to_writer(&mut out, &token.updated_at.as_millis())?;
-    out.extend_from_slice(b"}}\n");
-    Ok(out)
-}
-
-/// `text` as a JSON string, as serde_json writes it.
-fn push_json_str(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
-    // No early exit, so that the loop is vectorized: the strings are short
-    // and almost never need escaping.
-    let escapes = text.bytes().fold(false, |any, b| {
-        any | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if escapes {
-        serde_json::to_writer(out, text)
-    } else {
-        out.reserve(text.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(text.as_bytes());
-        out.push(b'"');
-        Ok(())
-    }
-}
-
-/// A one-line account of an error, always with the attempts made (the
-/// example's wording).
-pub fn describe_error(error: &Error) -> String {
-    let mut line = error.to_string();
-    if error.attempts() <= 1 {
-        let _ = write!(
-            line,
-            " ({} attempt{})",
-            error.attempts(),
-            if error.attempts() == 1 { "" } else { "s" }
-        );
-    }
-    line
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Sink {
     /// A sink writing to `out`; with a progress bar on stderr when
-    /// `total` is known or not (`Some(None)` draws one without a total),
-    /// none when `progress` is `None`.
-    pub fn new(
+    /// `progress` is `Some` (with a total when it is known).
+    pub(crate) fn new(
         out: Box<dyn Write + Send>,
         format: Format,
         progress: Option<Option<u64>>,
     ) -> Arc<Self> {
         let progress = progress.map(|total| {
-            let bar = match total {
-                Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
-                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-            };
-            let template = if total.is_some() {
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} ETA {eta} {msg}"
-            } else {
-                "{spinner} [{elapsed_precise}] {pos} done {per_sec} {msg}"
+            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+            let template = match total {
+                Some(_) => {
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} ETA {eta} {msg}"
+                }
+                None => "{spinner} [{elapsed_precise}] {pos} done {per_sec} {msg}",
             };
             if let Ok(style) = ProgressStyle::with_template(template) {
                 bar.set_style(style.progress_chars("=> "));
@@ -276,114 +214,39 @@ impl Sink {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        let sink = Arc::new(Self {
-            state: Mutex::new(State {
-                pending: Vec::new(),
-                pending_held: 0,
-                counts: Counts::default(),
-                closed: false,
-                writer_idle: false,
-            }),
-            output: Mutex::new(Output { out, broken: None }),
-            queued: Condvar::new(),
-            writer: Mutex::new(None),
+        Arc::new(Self {
+            output: Mutex::new((out, None)),
+            counts: Mutex::default(),
+            held: Mutex::default(),
             format,
-            handing: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             interrupted: AtomicBool::new(false),
-            waiting: AtomicUsize::new(0),
-            rate_limited: AtomicU64::new(0),
+            waiting: AtomicBool::new(false),
             progress,
             started: Instant::now(),
-            on_stop: Mutex::new(Vec::new()),
-        });
-        let writer = Arc::clone(&sink);
-        // Without a writer thread, each call writes what is queued itself.
-        if let Ok(handle) = std::thread::Builder::new()
-            .name("output".into())
-            .spawn(move || writer.write_until_closed())
-        {
-            *sink.writer.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
-        }
-        sink
+            on_stop: Mutex::default(),
+        })
     }
 
-    /// The writer thread: writes what is queued until the sink is closed
-    /// and the queue empty.
-    ///
-    /// After a write it looks again a millisecond later rather than being
-    /// woken by every line: a wake-up per call cost more than the call's
-    /// own work at tens of thousands of calls a second. A line therefore
-    /// waits at most about a millisecond, never for a later line.
-    fn write_until_closed(&self) {
-        loop {
-            {
-                let mut state = self.lock();
-                while state.pending_held == 0 && !state.closed {
-                    state.writer_idle = true;
-                    state = self
-                        .queued
-                        .wait(state)
-                        .unwrap_or_else(PoisonError::into_inner);
-                }
-                state.writer_idle = false;
-                if state.pending_held == 0 && state.closed {
-                    return;
-                }
-            }
-            {
-                let mut output = self.lock_output();
-                self.write_pending(&mut output);
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+    /// Ends a line an earlier run left without its newline, so that this
+    /// run's first record starts a line of its own.
+    pub(crate) fn end_torn_line(&self) {
+        self.write_line(b"\n");
     }
 
-    /// No more lines: waits for the writer to write the last ones.
-    fn close(&self) {
-        self.lock().closed = true;
-        self.queued.notify_all();
-        let writer = self
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(writer) = writer {
-            let _ = writer.join();
-        }
-        let mut output = self.lock_output();
-        self.write_pending(&mut output);
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn lock_output(&self) -> MutexGuard<'_, Output> {
-        self.output.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Whether to start no more calls.
-    pub fn stopped(&self) -> bool {
+    pub(crate) fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
 
-    /// Start no more calls (without counting the run as interrupted).
-    pub fn stop(&self) {
+    /// Start no more calls.
+    pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
-        for hook in self
-            .on_stop
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            hook();
-        }
+        lock(&self.on_stop).iter().for_each(|hook| hook());
     }
 
     /// Runs `hook` when the run stops (at once if it already has).
-    pub fn on_stop(&self, hook: StopHook) {
-        let mut hooks = self.on_stop.lock().unwrap_or_else(PoisonError::into_inner);
+    pub(crate) fn on_stop(&self, hook: StopHook) {
+        let mut hooks = lock(&self.on_stop);
         if self.stopped() {
             hook();
         }
@@ -391,7 +254,7 @@ impl Sink {
     }
 
     /// The first Ctrl-C: start nothing more; calls in flight finish.
-    pub fn interrupt(&self) {
+    pub(crate) fn interrupt(&self) {
         self.interrupted.store(true, Ordering::SeqCst);
         self.stop();
         if let Some(bar) = &self.progress {
@@ -399,162 +262,142 @@ impl Sink {
         }
     }
 
-    /// Whether the run was interrupted.
-    pub fn interrupted(&self) -> bool {
+    fn interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)
     }
 
-    /// Marks a result as held: call this the moment a call returns, before
-    /// anything else, and [`record`](Self::record) it next. The second
-    /// Ctrl-C waits for held results to be written.
-    pub fn hold(&self) -> Held<'_> {
-        self.handing.fetch_add(1, Ordering::SeqCst);
-        Held { sink: self }
+    pub(crate) fn skipped(&self) {
+        lock(&self.counts).skipped += 1;
+        self.tick();
     }
 
-    /// A call is waiting for the rate limit (pacing) until the guard drops.
-    pub fn waiting(&self) -> Waiting<'_> {
-        self.waiting.fetch_add(1, Ordering::SeqCst);
+    pub(crate) fn not_started(&self) {
+        lock(&self.counts).not_started += 1;
+    }
+
+    /// A call waits for the rate limit: the bar says so until the next
+    /// result.
+    pub(crate) fn waiting(&self) {
+        self.waiting.store(true, Ordering::SeqCst);
         self.refresh_message();
-        Waiting { sink: self }
     }
 
-    /// An id `--resume` skips.
-    pub fn skipped(&self) {
-        self.lock().counts.skipped += 1;
-        self.tick();
+    /// A failed record.
+    pub(crate) fn fail(&self, mut record: Record<'_>, error: ErrorRecord) {
+        record.error = Some(error);
+        self.deliver(&record, false);
     }
 
-    /// An id read but not sent because the run stopped.
-    pub fn not_started(&self) {
-        self.lock().counts.not_started += 1;
-    }
-
-    /// A line that is not an id: a failed record, no call.
-    pub fn bad_line(&self, line: u64, bad: &BadLine) {
-        let held = self.hold();
-        let record = Record {
-            line,
-            id: &bad.text,
-            token: None,
-            error: Some(ErrorRecord::bad_line(bad)),
-        };
-        match self.format {
-            Format::Records => self.commit(held, encode(&record), |c| c.failed += 1),
-            Format::Single => {
-                // Escaped: the operator's input may hold terminal escapes.
-                eprintln!(
-                    "clerk-sign-in-tokens: {} (argument {line}): `{}`",
-                    bad.reason,
-                    bad.text.escape_debug()
-                );
-                self.commit(held, Ok(Vec::new()), |c| c.failed += 1);
-            }
+    /// Writes and flushes one record and counts it by what it holds;
+    /// `false` when it could not be written (the run then stops). The
+    /// token of a record `minted` is held until then (the second Ctrl-C
+    /// names it); the caller owns what became of it.
+    pub(crate) fn deliver(&self, record: &Record<'_>, minted: bool) -> bool {
+        let held = record.token.filter(|_| minted).map(|token| &token.id);
+        if let Some(id) = held {
+            lock(&self.held).push(id.clone());
         }
-        self.tick();
-    }
-
-    /// Writes the record of one call and flushes it.
-    pub fn record(&self, held: Held<'_>, input: Input<'_>, result: &Result<SignInToken, Error>) {
-        let line = match (self.format, result) {
-            (Format::Records, Ok(token)) => encode_token_record(input.line, input.id, token),
-            (Format::Records, Err(e)) => encode(&Record {
-                line: input.line,
-                id: input.id,
-                token: None,
-                error: Some(ErrorRecord::from_error(e)),
-            }),
-            (Format::Single, Ok(token)) => encode(token),
-            (Format::Single, Err(e)) => {
-                eprintln!("clerk-sign-in-tokens: {}", describe_error(e));
-                Ok(Vec::new())
-            }
+        let written = match self.format {
+            Format::Records => self.write_json(record),
+            Format::Single => self.print_single(record),
         };
-        if let Err(e) = result
-            && (e.is_rate_limited() || matches!(e.kind(), ErrorKind::Throttled(_)))
+        if let Some(id) = held {
+            lock(&self.held).retain(|h| h != id);
+        }
         {
-            self.rate_limited.fetch_add(1, Ordering::Relaxed);
-        }
-        let ok = result.is_ok();
-        self.commit(held, line, |c| {
-            if ok {
-                c.succeeded += 1;
-            } else {
-                c.failed += 1;
+            let mut c = lock(&self.counts);
+            match record {
+                _ if !written => {}
+                Record { token: Some(_), .. } => c.succeeded += 1,
+                Record {
+                    settled: Some(s), ..
+                } if s.state == "same_user" => c.skipped += 1,
+                Record {
+                    settled: Some(s), ..
+                } => {
+                    c.settled += 1;
+                    c.accepted += u64::from(s.state == "accepted");
+                }
+                _ => c.failed += 1,
             }
-        });
+        }
         self.tick();
+        written
     }
 
-    /// Queues a held result's line (with its count), then writes and
-    /// flushes everything queued, unless another call's write already took
-    /// it.
-    fn commit(
-        &self,
-        held: Held<'_>,
-        line: serde_json::Result<Vec<u8>>,
-        count: impl FnOnce(&mut Counts),
-    ) {
-        // From here the held count is released by whoever writes the line.
-        std::mem::forget(held);
-        let line = match line {
-            Ok(line) => line,
-            Err(e) => {
-                // Not reachable with these types; never silent if it were.
-                self.lock_output().broken.get_or_insert(io::Error::other(e));
-                self.stop();
-                Vec::new()
-            }
+    /// A token whose record could not be written, named on stderr with
+    /// what became of it (revoked by the run, or not).
+    pub(crate) fn undelivered(&self, line: u64, token_id: &str, revoke: Result<(), &Error>) {
+        lock(&self.counts).undelivered += 1;
+        let fate = match revoke {
+            Ok(()) => "revoked it".to_owned(),
+            Err(e) => format!(
+                "revoking it failed too ({e}): it stays pending until it expires; revoke it with `clerk-sign-in-tokens revoke {token_id}`"
+            ),
         };
-        let (has_writer, wake) = {
-            let mut state = self.lock();
-            count(&mut state.counts);
-            state.pending.extend_from_slice(&line);
-            state.pending_held += 1;
-            let has_writer = !state.closed
-                && self
-                    .writer
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .is_some();
-            (has_writer, std::mem::take(&mut state.writer_idle))
-        };
-        if has_writer {
-            if wake {
-                self.queued.notify_one();
-            }
-        } else {
-            let mut output = self.lock_output();
-            self.write_pending(&mut output);
+        eprintln!(
+            "clerk-sign-in-tokens: input line {line}: token {token_id} was minted but its record could not be written: {fate}"
+        );
+    }
+
+    /// The example's form: the token as one JSON object on stdout, else
+    /// one line on stderr.
+    fn print_single(&self, record: &Record<'_>) -> bool {
+        if let Some(token) = record.token {
+            return self.write_json(token);
         }
+        let line = match (&record.settled, &record.error) {
+            (Some(settled), _) => {
+                let state = settled.state.replace('_', " ");
+                let message = settled
+                    .message
+                    .as_deref()
+                    .unwrap_or_default()
+                    .escape_debug();
+                format!("{} {state} {message}", record.id.unwrap_or_default())
+            }
+            (_, Some(e)) if e.kind == "invalid_input" => {
+                format!("argument {}: {}", record.line, e.message)
+            }
+            (_, Some(e)) if e.kind == "not_found" || e.kind == "ambiguous" => e.message.clone(),
+            (_, Some(e)) => match e.attempts {
+                0 | 1 => format!(
+                    "{} ({} attempt{})",
+                    e.message,
+                    e.attempts,
+                    if e.attempts == 1 { "" } else { "s" }
+                ),
+                _ => e.message.clone(),
+            },
+            (None, None) => return true,
+        };
+        eprintln!("clerk-sign-in-tokens: {}", line.trim_end());
+        true
     }
 
-    /// Writes and flushes what is queued; the caller holds the output lock
-    /// (taken before the queue, so that what the abort path finds queued
-    /// is all that is unwritten).
-    fn write_pending(&self, output: &mut Output) {
-        let (lines, held) = {
-            let mut state = self.lock();
-            (
-                std::mem::take(&mut state.pending),
-                std::mem::take(&mut state.pending_held),
-            )
-        };
-        if !lines.is_empty()
-            && output.broken.is_none()
-            && let Err(e) = output
-                .out
-                .write_all(&lines)
-                .and_then(|()| output.out.flush())
-        {
-            output.broken = Some(e);
+    fn write_json(&self, value: &impl Serialize) -> bool {
+        let mut line = serde_json::to_vec(value).unwrap_or_default();
+        line.push(b'\n');
+        line.len() > 1 && self.write_line(&line)
+    }
+
+    fn write_line(&self, line: &[u8]) -> bool {
+        let mut output = lock(&self.output);
+        if output.1.is_some() {
+            return false;
+        }
+        if let Err(e) = output.0.write_all(line).and_then(|()| output.0.flush()) {
+            output.1 = Some(e);
+            drop(output);
             self.stop();
+            return false;
         }
-        self.handing.fetch_sub(held, Ordering::SeqCst);
+        true
     }
 
     fn tick(&self) {
         if let Some(bar) = &self.progress {
+            self.waiting.store(false, Ordering::SeqCst);
             bar.inc(1);
             self.refresh_message();
         }
@@ -562,302 +405,182 @@ impl Sink {
 
     fn refresh_message(&self) {
         let Some(bar) = &self.progress else { return };
-        if self.interrupted() {
-            return;
+        if !self.interrupted() {
+            let waiting = self.waiting.load(Ordering::SeqCst);
+            let waiting = if waiting {
+                ", waiting for the rate limit"
+            } else {
+                ""
+            };
+            bar.set_message(format!("{}{waiting}", self.counts_text()));
         }
-        let counts = self.lock().counts;
-        let mut message = format!("ok {}, failed {}", counts.succeeded, counts.failed);
-        if counts.skipped > 0 {
-            let _ = write!(message, ", skipped {}", counts.skipped);
-        }
-        if self.waiting.load(Ordering::SeqCst) > 0 {
-            message.push_str(", waiting for the rate limit");
-        }
-        let limited = self.rate_limited.load(Ordering::Relaxed);
-        if limited > 0 {
-            let _ = write!(message, ", {limited} rate-limited");
-        }
-        bar.set_message(message);
     }
 
-    /// The counts so far.
-    pub fn counts(&self) -> Counts {
-        self.lock().counts
-    }
-
-    /// The summary line (without the program name).
-    pub fn summary(&self) -> String {
-        let counts = self.counts();
-        let elapsed = self.started.elapsed();
-        let calls = counts.succeeded + counts.failed;
-        let mut line = format!("{} succeeded, {} failed", counts.succeeded, counts.failed);
-        if counts.skipped > 0 {
-            let _ = write!(line, ", {} skipped (already minted)", counts.skipped);
-        }
-        if counts.not_started > 0 || self.interrupted() {
-            let _ = write!(line, ", {} not started", counts.not_started);
-        }
-        let _ = write!(
-            line,
-            " in {:.1} s ({:.0}/s)",
-            elapsed.as_secs_f64(),
-            calls as f64 / elapsed.as_secs_f64().max(1e-9)
-        );
-        if self.interrupted() {
-            line.insert_str(0, "interrupted: ");
+    /// The counts, as the bar and the summary show them.
+    fn counts_text(&self) -> String {
+        let c = *lock(&self.counts);
+        let mut line = format!("{} succeeded, {} failed", c.succeeded, c.failed);
+        let mut part = |n: u64, text: String| {
+            if n > 0 {
+                let _ = write!(line, ", {n} {text}");
+            }
+        };
+        let accepted = format!("({} accepted: signed in with)", c.accepted);
+        part(c.settled, format!("already not pending {accepted}"));
+        part(c.undelivered, "minted but not written (named above)".into());
+        part(c.skipped, "skipped (already done)".into());
+        if c.not_started > 0 || self.interrupted() {
+            let _ = write!(line, ", {} not started", c.not_started);
         }
         line
     }
 
-    /// Ends the progress bar, prints the summary (in record form), and
-    /// says what went wrong with stdout if anything did. The exit code:
-    /// 130 interrupted, 1 a failure or stdout broken, 0 otherwise.
-    pub fn finish(&self, read_error: Option<&io::Error>) -> u8 {
-        self.close();
+    /// The summary line (without the program name).
+    fn summary(&self) -> String {
+        let c = *lock(&self.counts);
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let calls = c.succeeded + c.settled + c.failed + c.undelivered;
+        let rate = calls as f64 / elapsed.max(1e-9);
+        let interrupted = if self.interrupted() {
+            "interrupted: "
+        } else {
+            ""
+        };
+        format!(
+            "{interrupted}{} in {elapsed:.1} s ({rate:.0}/s)",
+            self.counts_text()
+        )
+    }
+
+    fn held_ids(&self) -> String {
+        lock(&self.held).join(" ")
+    }
+
+    /// Ends the progress bar, says what went wrong, prints the summary (in
+    /// record form). The exit code: 130 interrupted; 1 a failure, a token
+    /// not written, the output or the input broken; 0 otherwise.
+    pub(crate) fn finish(&self, read_error: Option<&io::Error>) -> u8 {
         if let Some(bar) = &self.progress {
             bar.finish_and_clear();
         }
-        let broken = self.lock_output().broken.as_ref().map(|e| e.to_string());
-        let failed = self.counts().failed;
+        let broken = lock(&self.output).1.as_ref().map(ToString::to_string);
         if let Some(e) = &broken {
-            eprintln!("clerk-sign-in-tokens: could not write to stdout: {e}");
+            eprintln!(
+                "clerk-sign-in-tokens: could not write the output: {e}; no call was started after that"
+            );
         }
         if let Some(e) = read_error {
             eprintln!("clerk-sign-in-tokens: reading the input stopped: {e}");
         }
+        let held = self.held_ids();
+        if !held.is_empty() {
+            eprintln!(
+                "clerk-sign-in-tokens: minted, never written: {held} (revoke them with `clerk-sign-in-tokens revoke ID…`)"
+            );
+        }
         if self.format == Format::Records {
             eprintln!("clerk-sign-in-tokens: {}", self.summary());
         }
+        let c = *lock(&self.counts);
         if self.interrupted() {
             130
-        } else if failed > 0 || broken.is_some() || read_error.is_some() {
+        } else if c.failed + c.undelivered > 0
+            || broken.is_some()
+            || read_error.is_some()
+            || !held.is_empty()
+        {
             1
         } else {
             0
         }
     }
 
-    /// The second Ctrl-C: waits (up to two seconds) for the results calls
-    /// already hold to be written, takes the output lock so nothing more
-    /// is written, flushes, prints the summary and exits with 130.
-    pub fn abort(&self) -> ! {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while self.handing.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let mut output = self.lock_output();
-        self.write_pending(&mut output);
-        let _ = output.out.flush();
+    /// The second Ctrl-C: names on stderr the tokens minted and not yet
+    /// written and exits with 130 at once, never touching the output.
+    pub(crate) fn abort(&self) -> ! {
         if let Some(bar) = &self.progress {
             bar.finish_and_clear();
         }
-        let counts = self.counts();
-        if self.format == Format::Records {
+        let held = self.held_ids();
+        eprintln!(
+            "clerk-sign-in-tokens: interrupted twice: {}; calls still in flight were abandoned",
+            self.summary()
+        );
+        if !held.is_empty() {
             eprintln!(
-                "clerk-sign-in-tokens: interrupted twice: {} succeeded, {} failed; calls still in flight were abandoned",
-                counts.succeeded, counts.failed
+                "clerk-sign-in-tokens: minted, never written: {held} (they stay pending until they expire: revoke them with `clerk-sign-in-tokens revoke ID…`)"
             );
         }
         std::process::exit(130)
     }
 }
 
-/// A result a call holds; see [`Sink::hold`]. Recording it releases it
-/// once its line is written; dropping it unrecorded releases it at once.
-#[derive(Debug)]
-pub struct Held<'a> {
-    sink: &'a Sink,
-}
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        self.sink.handing.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// See [`Sink::waiting`].
-#[derive(Debug)]
-pub struct Waiting<'a> {
-    sink: &'a Sink,
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.sink.waiting.fetch_sub(1, Ordering::SeqCst);
-        self.sink.refresh_message();
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use proptest::prelude::*;
-
     use super::*;
+    use clerk_core::{Operation as _, RevokeSignInToken, http};
 
-    /// An output the test can read while the sink writes to it.
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
+    fn revoke_error(status: u16, body: &str) -> Error {
+        let response = http::Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .header("x-clerk-trace-id", "trace_1")
+            .body(body.as_bytes().to_vec())
+            .unwrap();
+        RevokeSignInToken::new("sit_1")
+            .parse_response(&response)
+            .expect_err("an error")
     }
 
-    fn lines(out: &Shared) -> Vec<serde_json::Value> {
-        let bytes = out.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("whole JSON lines"))
-            .collect()
-    }
-
-    fn bad(text: &str) -> BadLine {
-        BadLine {
-            text: text.into(),
-            reason: "test".into(),
-        }
-    }
-
-    fn token_from(json: &serde_json::Value) -> Option<SignInToken> {
-        serde_json::from_value(json.clone()).ok()
-    }
-
-    /// What serde_json writes for the same record.
-    fn serde_line(line: u64, id: &str, token: &SignInToken) -> Vec<u8> {
-        encode(&Record {
-            line,
-            id,
-            token: Some(token),
-            error: None,
-        })
-        .unwrap()
+    fn cannot_revoke(long_message: &str) -> Error {
+        revoke_error(
+            400,
+            &serde_json::json!({"errors": [{"code": CANNOT_REVOKE, "message": "cannot revoke",
+                "long_message": long_message}]})
+            .to_string(),
+        )
     }
 
     #[test]
-    fn a_token_record_is_what_serde_json_writes() {
-        let ticket = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.sig-_x";
-        let token = token_from(&serde_json::json!({
-            "object": "sign_in_token", "id": "sit_1", "status": "pending",
-            "user_id": "user_1", "token": ticket,
-            "url": format!("https://x.accounts.dev/v1/tickets/accept?ticket={ticket}"),
-            "created_at": 1_700_000_000_000_i64, "updated_at": 1_700_000_000_001_i64
-        }))
-        .unwrap();
-        let fast = encode_token_record(7, "user_1", &token).unwrap();
-        assert_eq!(
-            String::from_utf8(fast).unwrap(),
-            String::from_utf8(serde_line(7, "user_1", &token)).unwrap()
+    fn a_revoke_of_a_token_not_pending_is_settled_by_what_clerk_names() {
+        let state = |e: &Error, by_hand| Settled::from_revoke_error(e, by_hand).map(|s| s.state);
+        let revoked = cannot_revoke(
+            "Sign in token cannot be revoked because its status is revoked; only pending tokens can be revoked.",
         );
-        // Without a ticket or URL (a revoke's reply), and with characters
-        // to escape in every string.
-        let token = token_from(&serde_json::json!({
-            "object": "sign_in_token", "id": "sit_\"q\"", "status": "new\u{1}",
-            "user_id": "a\\b\nc\u{7f}é", "created_at": -1, "updated_at": i64::MAX
-        }))
-        .unwrap();
-        let id = "tab\there";
+        assert_eq!(state(&revoked, true), Some("already_revoked"));
+        let accepted =
+            cannot_revoke("Sign in token cannot be revoked because its status is accepted.");
+        assert_eq!(state(&accepted, false), Some("accepted"));
+        let unnamed = cannot_revoke("This sign in token cannot be revoked.");
+        let settled = Settled::from_revoke_error(&unnamed, false).unwrap();
+        assert_eq!(settled.state, "not_pending");
         assert_eq!(
-            encode_token_record(u64::MAX, id, &token).unwrap(),
-            serde_line(u64::MAX, id, &token)
+            settled.message.as_deref(),
+            Some("This sign in token cannot be revoked.")
         );
-    }
-
-    fn text() -> impl Strategy<Value = String> {
-        prop_oneof![
-            "[A-Za-z0-9._~:/?=&%+-]{0,300}",
-            any::<String>(),
-            // One character of any kind among characters that need no
-            // escaping: each one that does is found on its own.
-            (
-                "[a-z0-9]{0,20}",
-                prop_oneof![(0u8..0x80).prop_map(char::from), any::<char>()],
-                "[a-z0-9]{0,20}"
-            )
-                .prop_map(|(a, c, b)| format!("{a}{c}{b}")),
-        ]
-    }
-
-    proptest! {
-        /// Byte for byte what serde_json makes of the same record, for any
-        /// strings (escapes, control characters, any Unicode), status
-        /// (known or not), missing ticket or URL, and any numbers.
-        #[test]
-        fn every_token_record_is_what_serde_json_writes(
-            line in any::<u64>(),
-            id in text(),
-            token_id in text(),
-            status in prop_oneof![Just("pending".to_owned()), Just("revoked".to_owned()), text()],
-            user_id in text(),
-            ticket in proptest::option::of(text()),
-            url in proptest::option::of(text()),
-            created_at in any::<i64>(),
-            updated_at in any::<i64>(),
-        ) {
-            let token = token_from(&serde_json::json!({
-                "object": "sign_in_token", "id": token_id, "status": status,
-                "user_id": user_id, "token": ticket, "url": url,
-                "created_at": created_at, "updated_at": updated_at
-            }));
-            prop_assume!(token.is_some());
-            let token = token.unwrap();
-            let fast = encode_token_record(line, &id, &token).unwrap();
-            prop_assert_eq!(
-                String::from_utf8(fast).unwrap(),
-                String::from_utf8(serde_line(line, &id, &token)).unwrap()
-            );
-        }
-    }
-
-    #[test]
-    fn every_line_from_every_thread_is_written_whole() {
-        let out = Shared::default();
-        let sink = Sink::new(Box::new(out.clone()), Format::Records, None);
-        std::thread::scope(|s| {
-            for t in 0..8u64 {
-                let sink = &sink;
-                s.spawn(move || {
-                    for i in 0..500u64 {
-                        sink.bad_line(t * 1000 + i, &bad(&format!("id-{t}-{i}")));
-                    }
-                });
-            }
-        });
-        assert_eq!(sink.finish(None), 1);
-        let written = lines(&out);
-        assert_eq!(written.len(), 4000);
-        let mut ids: Vec<u64> = written
-            .iter()
-            .map(|r| r["line"].as_u64().unwrap())
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        assert_eq!(ids.len(), 4000, "each record once");
-        assert_eq!(sink.counts().failed, 4000);
-        assert_eq!(sink.handing.load(Ordering::SeqCst), 0);
-    }
-
-    #[test]
-    fn a_line_is_written_without_waiting_for_another() {
-        let out = Shared::default();
-        let sink = Sink::new(Box::new(out.clone()), Format::Records, None);
-        for n in 1..=3 {
-            sink.bad_line(n, &bad("x"));
-            let start = Instant::now();
-            while lines(&out).len() < n as usize {
-                assert!(
-                    start.elapsed() < Duration::from_secs(2),
-                    "line {n} is still unwritten"
-                );
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            assert_eq!(sink.handing.load(Ordering::SeqCst), 0);
-        }
-        sink.finish(None);
+        let not_found = revoke_error(
+            404,
+            r#"{"errors":[{"code":"resource_not_found","message":"not found"}]}"#,
+        );
+        assert_eq!(state(&not_found, false), Some("not_found"));
+        assert_eq!(
+            state(&not_found, true),
+            None,
+            "a typed id not found is a failure"
+        );
+        let other = revoke_error(
+            400,
+            r#"{"errors":[{"code":"form_param_missing","message":"missing"}]}"#,
+        );
+        assert_eq!(state(&other, false), None);
+        // A 404 that is not Clerk's (a proxy's HTML page) settles nothing.
+        let proxy = http::Response::builder()
+            .status(404)
+            .body(b"<html>not here</html>".to_vec())
+            .unwrap();
+        let proxy = RevokeSignInToken::new("sit_1")
+            .parse_response(&proxy)
+            .unwrap_err();
+        assert_eq!(state(&proxy, false), None);
     }
 }

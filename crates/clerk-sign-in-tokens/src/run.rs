@@ -1,386 +1,444 @@
-//! The bulk engine: one thread reads the input into a small bounded queue,
-//! `concurrency` workers (threads for ureq, tasks for the async adapters)
-//! take ids from it, wait for the pacing, call, and hand the result to the
-//! [`Sink`]. Nothing is collected: memory stays flat in the number of ids.
-//!
-//! The queue is an `async-channel` (the one async-std re-exports): the
-//! reader thread and the ureq threads block on it, the async workers await
-//! it on either runtime. A stop closes it, which wakes every worker.
+//! The bulk engine: one thread reads the input into a short bounded queue
+//! (blocking while it is full); `concurrency` workers take work from it,
+//! wait for the pacing, call, and hand each result to the [`Sink`]. The
+//! worker is one `async fn` for every runtime: a thread of its own per
+//! worker on ureq, a task on the async adapters. A stop closes the queue.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use clerk_core::{Admission, Config, CreateSignInToken, Error, Gate, RateLimit, SignInToken};
+use async_std::channel::{Receiver, Sender};
+use clerk_core::{
+    Admission, Config, CreateSignInToken, EmailLookup, EmailMatch, Error, Gate, MAX_LOOKUP_VALUES,
+    Operation, RateLimit, RevokeSignInToken,
+};
+use futures_lite::FutureExt as _;
 
 use crate::args::Runtime;
-use crate::input::Source;
-use crate::output::{Input, Sink};
+use crate::input::{Resume, Source};
+use crate::output::{ErrorRecord, Record, Settled, Sink};
 
-/// The operation applied to every id.
+/// The operation applied to every input line.
 #[derive(Clone, Debug)]
-pub enum Op {
-    /// Create a token for each user id, with these options.
+pub(crate) enum Op {
+    /// `by_email`: the input lines are email addresses, looked up first.
     Create {
-        /// `--expires-in-seconds`.
         expires_in_seconds: Option<u64>,
-        /// `--org-id`.
         org_id: Option<String>,
+        by_email: bool,
     },
-    /// Revoke each token id.
-    Revoke,
-}
-
-impl Op {
-    fn create_request(&self, user_id: &str) -> CreateSignInToken {
-        let mut request = CreateSignInToken::new(user_id);
-        if let Self::Create {
-            expires_in_seconds,
-            org_id,
-        } = self
-        {
-            if let Some(seconds) = expires_in_seconds {
-                request = request.with_expires_in_seconds(*seconds);
-            }
-            if let Some(org) = org_id {
-                request = request.with_org_id(org.clone());
-            }
-        }
-        request
-    }
+    /// `by_hand`: the ids were typed (arguments, `--ids`), not read from
+    /// an earlier run's records: one Clerk does not know is a failure.
+    Revoke { by_hand: bool },
 }
 
 /// Everything a run needs.
-#[derive(Debug)]
-pub struct Plan {
-    /// What to do with each id.
-    pub op: Op,
-    /// The ids.
-    pub source: Source,
-    /// Ids to skip (`--resume`).
-    pub resume: HashSet<String>,
-    /// Calls in flight at most.
-    pub concurrency: usize,
-    /// Starts per window, or none.
-    pub pacing: Option<RateLimit>,
-    /// The adapter.
-    pub runtime: Runtime,
-    /// The client configuration (its own pacing off: the run paces).
-    pub config: Config,
+pub(crate) struct Plan {
+    pub(crate) op: Op,
+    pub(crate) source: Source,
+    /// What earlier runs' records show done: skipped.
+    pub(crate) resume: Resume,
+    pub(crate) concurrency: usize,
+    pub(crate) pacing: Option<RateLimit>,
+    pub(crate) runtime: Runtime,
+    pub(crate) config: Config,
 }
 
-type Job = (u64, String);
-type Jobs = async_std::channel::Receiver<Job>;
+/// One line's work: the id to call with, and the address it came from.
+struct Job {
+    line: u64,
+    id: String,
+    email: Option<String>,
+}
 
-/// Runs the plan to its end (or to the stop a first Ctrl-C asks for).
+/// The adapter a run sends with.
+#[derive(Clone)]
+enum Client {
+    Ureq(clerk_ureq::Client),
+    Reqwest(clerk_reqwest::Client),
+    AsyncStd(clerk_async_std::Client),
+}
+
+impl Client {
+    async fn send<O: Operation + Send>(&self, operation: O) -> Result<O::Output, Error> {
+        match self {
+            Self::Ureq(c) => c.send(operation),
+            Self::Reqwest(c) => c.send(operation).await,
+            Self::AsyncStd(c) => c.send(operation).await,
+        }
+    }
+
+    fn gate(&self) -> &Gate {
+        match self {
+            Self::Ureq(c) => c.gate(),
+            Self::Reqwest(c) => c.gate(),
+            Self::AsyncStd(c) => c.gate(),
+        }
+    }
+}
+
+/// What every worker shares.
+struct Shared {
+    op: Op,
+    /// The run's pacing of starts (lookups included).
+    gate: Gate,
+    sink: Arc<Sink>,
+    resume: Resume,
+}
+
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs the plan to its end, or to the stop a first Ctrl-C or a failed
+/// write asks for. `Ok` holds the read error that ended the input early.
 ///
 /// # Errors
-/// A client could not be built (nothing was sent), or the runtime could
-/// not start. A read error that ended the input early is the `Ok` value.
-pub fn run(plan: Plan, sink: &Arc<Sink>) -> Result<Option<io::Error>, String> {
-    let Plan {
-        op,
-        source,
-        resume,
-        concurrency,
-        pacing,
-        runtime,
-        config,
-    } = plan;
-    let concurrency = concurrency.max(1);
-    // The run paces its starts itself so that it can show when it waits;
-    // the client keeps the hold a 429 puts on every call.
-    let config = config.with_pacing(None);
-    let gate = Gate::new(false, pacing);
-
-    let (tx, jobs) = async_std::channel::bounded::<Job>(queue_len(concurrency));
-    {
-        let jobs = jobs.clone();
+/// A client or the runtime could not be built (nothing was sent).
+pub(crate) fn run(plan: Plan, sink: &Arc<Sink>) -> Result<Option<io::Error>, String> {
+    let n = plan.concurrency.max(1);
+    // The run paces its starts itself so that the progress bar can say
+    // when it waits; the client keeps the hold a 429 puts on every call.
+    let config = plan.config.with_pacing(None);
+    let shared = Arc::new(Shared {
+        gate: Gate::new(false, plan.pacing),
+        sink: Arc::clone(sink),
+        resume: plan.resume,
+        op: plan.op,
+    });
+    let (tx, jobs) = async_std::channel::bounded::<Job>(2 * n);
+    // Addresses wait here for their lookup, a batch at a time.
+    let (to_lookup, addresses) = async_std::channel::bounded::<Job>(MAX_LOOKUP_VALUES);
+    for queue in [jobs.clone(), addresses.clone()] {
         sink.on_stop(Box::new(move || {
-            jobs.close();
+            queue.close();
         }));
     }
+    let by_email = matches!(shared.op, Op::Create { by_email: true, .. });
+    let (reader_tx, mut lookup) = if by_email {
+        (to_lookup, Some((addresses, tx)))
+    } else {
+        (tx, None)
+    };
     let reader = {
-        let sink = Arc::clone(sink);
+        let shared = Arc::clone(&shared);
         thread::Builder::new()
             .name("input".into())
-            .spawn(move || read_input(source, &resume, &tx, &sink))
+            .spawn(move || read_input(plan.source, &shared, &reader_tx))
             .map_err(|e| format!("could not start the input thread: {e}"))?
     };
-    let outcome = match runtime {
-        Runtime::Ureq => run_ureq(op, config, gate, concurrency, &jobs, sink),
-        Runtime::Reqwest => run_reqwest(op, config, gate, concurrency, &jobs, sink),
-        Runtime::AsyncStd => run_async_std(op, config, gate, concurrency, &jobs, sink),
+    let mut workers = |client: &Client| {
+        let mut tasks: Vec<Task> = (0..n)
+            .map(|_| Box::pin(worker(Arc::clone(&shared), client.clone(), jobs.clone())) as Task)
+            .collect();
+        if let Some((addresses, tx)) = lookup.take() {
+            tasks.push(Box::pin(resolve(
+                Arc::clone(&shared),
+                client.clone(),
+                addresses,
+                tx,
+            )));
+        }
+        tasks
+    };
+    let outcome = match plan.runtime {
+        Runtime::Ureq => clerk_ureq::Client::with_lazy_resolve(config)
+            // Looks Clerk's host up only for a new connection (this crate
+            // pins ureq's minor version for it: see Cargo.toml).
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                thread::scope(|scope| {
+                    for w in workers(&Client::Ureq(c)) {
+                        let spawned = thread::Builder::new()
+                            .spawn_scoped(scope, move || futures_lite::future::block_on(w));
+                        if let Err(e) = spawned {
+                            sink.stop();
+                            return Err(format!("could not start a worker thread: {e}"));
+                        }
+                    }
+                    Ok(())
+                })
+            }),
+        Runtime::Reqwest => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(thread::available_parallelism().map_or(2, |n| n.get().min(8)))
+            .enable_all()
+            .build()
+            .map_err(|e| format!("could not start tokio: {e}"))
+            .and_then(|rt| {
+                rt.block_on(async {
+                    let client = clerk_reqwest::Client::new(config).map_err(|e| e.to_string())?;
+                    let tasks: Vec<_> = workers(&Client::Reqwest(client))
+                        .into_iter()
+                        .map(tokio::spawn)
+                        .collect();
+                    for task in tasks {
+                        let _ = task.await;
+                    }
+                    Ok(())
+                })
+            }),
+        Runtime::AsyncStd => async_std::task::block_on(async {
+            let client = clerk_async_std::Client::new(config).map_err(|e| e.to_string())?;
+            let tasks: Vec<_> = workers(&Client::AsyncStd(client))
+                .into_iter()
+                .map(async_std::task::spawn)
+                .collect();
+            for task in tasks {
+                task.await;
+            }
+            Ok(())
+        }),
     };
     if outcome.is_err() {
-        // Nothing will take ids any more: let the reader end.
         sink.stop();
     }
+    drop(jobs);
     if outcome.is_err() || sink.stopped() {
         // The reader may be blocked on a terminal's stdin: leave it.
-        // Dropping the queue makes its next send fail, so it ends.
-        drop(jobs);
         return outcome.map(|()| None);
     }
-    drop(jobs);
-    let read_error = reader.join().unwrap_or(None);
-    outcome.map(|()| read_error)
+    outcome.map(|()| reader.join().unwrap_or(None))
 }
 
-/// The queue's length: a few ids per worker, so that the reader refills
-/// it in batches rather than one id per wake-up; constant in the input.
-fn queue_len(concurrency: usize) -> usize {
-    (concurrency * 4).clamp(256, 8192)
-}
-
-/// Puts a job on the queue; `false` once the queue is closed (a stop).
-///
-/// When the queue is full the reader sleeps a millisecond instead of
-/// waiting to be woken: woken at every id a worker takes, it would trade
-/// one wake-up per call with the workers.
-fn enqueue(tx: &async_std::channel::Sender<Job>, mut job: Job) -> bool {
-    use async_std::channel::TrySendError;
-    loop {
-        match tx.try_send(job) {
-            Ok(()) => return true,
-            Err(TrySendError::Closed(_)) => return false,
-            Err(TrySendError::Full(back)) => {
-                job = back;
-                thread::sleep(Duration::from_millis(1));
-            }
-        }
-    }
-}
-
-fn read_input(
-    mut source: Source,
-    resume: &HashSet<String>,
-    tx: &async_std::channel::Sender<Job>,
-    sink: &Sink,
-) -> Option<io::Error> {
+fn read_input(mut source: Source, shared: &Shared, tx: &Sender<Job>) -> Option<io::Error> {
+    let (sink, by_email) = (
+        &shared.sink,
+        matches!(shared.op, Op::Create { by_email: true, .. }),
+    );
     for item in source.by_ref() {
-        if sink.stopped() {
+        let id = match item.id {
+            _ if sink.stopped() => {
+                sink.not_started();
+                break;
+            }
+            Err(reason) => {
+                let error = ErrorRecord::local("invalid_input", reason);
+                sink.fail(Record::at(item.line, None, None), error);
+                continue;
+            }
+            Ok(id) if shared.resume.contains(&id) => {
+                sink.skipped();
+                continue;
+            }
+            Ok(id) => id,
+        };
+        let (id, email) = if by_email {
+            (String::new(), Some(id))
+        } else {
+            (id, None)
+        };
+        let line = item.line;
+        if tx.send_blocking(Job { line, id, email }).is_err() {
+            sink.not_started();
             break;
         }
-        match item.id {
-            Err(bad) => sink.bad_line(item.line, &bad),
-            Ok(id) if resume.contains(&id) => sink.skipped(),
-            Ok(id) => {
-                if !enqueue(tx, (item.line, id)) {
-                    break;
-                }
-            }
-        }
     }
-    source.take_error()
+    source.failed.take()
 }
 
 /// How long to wait before the next start, or `None` to go now: while a
-/// 429 holds the client (so that the progress bar says it is waiting for
-/// the rate limit), then for the run's pacing.
+/// 429 holds the client, then for the run's pacing; looked at again at
+/// least every 100 ms, so that a stop is seen.
 fn pacing_wait(gate: &Gate, client_gate: &Gate) -> Option<Duration> {
     let now = Instant::now();
     let held = client_gate
         .is_active()
         .then(|| client_gate.held_until())
         .flatten();
-    if let Some(until) = held.filter(|&until| until > now) {
-        return Some(
-            until
-                .saturating_duration_since(now)
-                .clamp(Duration::from_millis(1), Duration::from_millis(100)),
-        );
-    }
-    match gate.admit(now) {
-        Admission::Go => None,
-        Admission::Wait { until, .. } => Some(
-            until
-                .saturating_duration_since(now)
-                .clamp(Duration::from_millis(1), Duration::from_millis(100)),
-        ),
-    }
+    let until = match (held.filter(|&until| until > now), gate.admit(now)) {
+        (Some(until), _) | (None, Admission::Wait { until, .. }) => until,
+        (None, Admission::Go) => return None,
+    };
+    Some(
+        until
+            .saturating_duration_since(now)
+            .clamp(Duration::from_millis(1), Duration::from_millis(100)),
+    )
 }
 
-fn finish(sink: &Sink, line: u64, id: &str, result: Result<SignInToken, Error>) {
-    // Held first: a second Ctrl-C now waits for this record.
-    let held = sink.hold();
-    sink.record(held, Input { line, id }, &result);
+/// Waits for the pacing (and any hold a 429 put on the client); `false`
+/// when the run stopped meanwhile.
+async fn pace(shared: &Shared, client: &Client) -> bool {
+    while !shared.sink.stopped()
+        && let Some(wait) = pacing_wait(&shared.gate, client.gate())
+    {
+        shared.sink.waiting();
+        async_io::Timer::after(wait).await;
+    }
+    !shared.sink.stopped()
 }
 
-fn run_ureq(
-    op: Op,
-    config: Config,
-    gate: Gate,
-    concurrency: usize,
-    jobs: &Jobs,
-    sink: &Arc<Sink>,
-) -> Result<(), String> {
-    // Looks Clerk's host up only for a new connection, not for every call
-    // (this crate pins ureq's minor version for it: see Cargo.toml).
-    let client = clerk_ureq::Client::with_lazy_resolve(config).map_err(|e| e.to_string())?;
-    let mut workers = Vec::with_capacity(concurrency);
-    for i in 0..concurrency {
-        let (client, gate, jobs, worker_sink, op) = (
-            client.clone(),
-            gate.clone(),
-            jobs.clone(),
-            Arc::clone(sink),
-            op.clone(),
-        );
-        let worker = thread::Builder::new()
-            .name(format!("call-{i}"))
-            .spawn(move || {
-                let sink = worker_sink;
-                while let Ok((line, id)) = jobs.recv_blocking() {
-                    if sink.stopped() {
-                        sink.not_started();
-                        continue;
-                    }
-                    let mut waiting = None;
-                    while let Some(wait) = pacing_wait(&gate, client.gate()) {
-                        waiting.get_or_insert_with(|| sink.waiting());
-                        if sink.stopped() {
-                            break;
-                        }
-                        thread::sleep(wait);
-                    }
-                    drop(waiting);
-                    if sink.stopped() {
-                        sink.not_started();
-                        continue;
-                    }
-                    let result = match op {
-                        Op::Create { .. } => client.create_sign_in_token(op.create_request(&id)),
-                        Op::Revoke => client.revoke_sign_in_token(&id),
-                    };
-                    finish(&sink, line, &id, result);
-                }
-            });
-        match worker {
-            Ok(worker) => workers.push(worker),
-            Err(e) => {
-                sink.stop();
-                for w in workers {
-                    let _ = w.join();
-                }
-                return Err(format!("could not start a worker thread: {e}"));
-            }
+/// One worker: takes jobs until the queue is closed and empty.
+async fn worker(shared: Arc<Shared>, client: Client, jobs: Receiver<Job>) {
+    while let Ok(job) = jobs.recv().await {
+        if !pace(&shared, &client).await {
+            shared.sink.not_started();
+            continue;
         }
+        guarded(
+            &shared.sink,
+            job.line,
+            &job.id,
+            call(&shared, &client, &job),
+        )
+        .await;
     }
-    for w in workers {
-        let _ = w.join();
-    }
-    Ok(())
 }
 
-/// One async worker: the same loop as the ureq threads, with the runtime's
-/// timer.
-macro_rules! async_worker {
-    ($client:expr, $gate:expr, $jobs:expr, $sink:expr, $op:expr, $sleep:path) => {{
-        let (client, gate, jobs, sink, op) = ($client, $gate, $jobs, $sink, $op);
-        async move {
-            loop {
-                let Ok((line, id)) = jobs.recv().await else {
-                    break;
-                };
-                if sink.stopped() {
+/// Turns addresses into jobs, [`MAX_LOOKUP_VALUES`] at a time: one
+/// lookup (clerk-core's batching and matching, paced like every call)
+/// per batch. An address no user has, or several have, is a failed
+/// record; a user found again (another address, another line) gets no
+/// second token.
+async fn resolve(shared: Arc<Shared>, client: Client, addresses: Receiver<Job>, jobs: Sender<Job>) {
+    let sink = &shared.sink;
+    let mut first_line: HashMap<String, u64> = HashMap::new();
+    loop {
+        let mut batch = Vec::new();
+        while batch.len() < MAX_LOOKUP_VALUES
+            && let Ok(job) = addresses.recv().await
+        {
+            batch.push(job);
+        }
+        if batch.is_empty() {
+            return;
+        }
+        let emails: Vec<&str> = batch.iter().filter_map(|j| j.email.as_deref()).collect();
+        let found = async {
+            let mut lookup = EmailLookup::new(&emails)?;
+            while let Some(request) = lookup.next_request() {
+                if !pace(&shared, &client).await {
+                    return Ok(None);
+                }
+                lookup.handle(client.send(request).await)?;
+            }
+            Ok(Some(lookup.finish()))
+        };
+        let found: Result<Option<Vec<EmailMatch>>, Error> = found.await;
+        for (i, mut job) in batch.into_iter().enumerate() {
+            let mut record = Record::at(job.line, job.email.as_deref(), None);
+            let matched = match &found {
+                Ok(None) => {
                     sink.not_started();
                     continue;
                 }
-                let mut waiting = None;
-                while let Some(wait) = pacing_wait(&gate, client.gate()) {
-                    waiting.get_or_insert_with(|| sink.waiting());
-                    if sink.stopped() {
-                        break;
-                    }
-                    $sleep(wait).await;
-                }
-                drop(waiting);
-                if sink.stopped() {
-                    sink.not_started();
+                Err(e) => Err(ErrorRecord::from_error(e)),
+                Ok(Some(matches)) => match &matches[i] {
+                    EmailMatch::Found(user) => Ok(user.clone()),
+                    EmailMatch::NotFound => Err(ErrorRecord::local(
+                        "not_found",
+                        "no user has this email address: nothing minted".into(),
+                    )),
+                    EmailMatch::Ambiguous(users) => Err(ErrorRecord::local(
+                        "ambiguous",
+                        format!(
+                            "{} users have this email address ({}): nothing minted",
+                            users.len(),
+                            users.join(" ")
+                        ),
+                    )),
+                },
+            };
+            let user = match matched {
+                Ok(user) => user,
+                Err(error) => {
+                    sink.fail(record, error);
                     continue;
                 }
-                let result = match op {
-                    Op::Create { .. } => client.create_sign_in_token(op.create_request(&id)).await,
-                    Op::Revoke => client.revoke_sign_in_token(&id).await,
-                };
-                finish(&sink, line, &id, result);
+            };
+            if shared.resume.contains(&user) {
+                sink.skipped();
+                continue;
+            }
+            if let Some(first) = first_line.get(&user) {
+                record.id = Some(&user);
+                let message = Some(format!("line {first} mints this user's token"));
+                record.settled = Some(Settled {
+                    state: "same_user",
+                    message,
+                });
+                sink.deliver(&record, false);
+                continue;
+            }
+            first_line.insert(user.clone(), job.line);
+            job.id = user;
+            if jobs.send(job).await.is_err() {
+                sink.not_started();
             }
         }
-    }};
+    }
 }
 
-fn run_reqwest(
-    op: Op,
-    config: Config,
-    gate: Gate,
-    concurrency: usize,
-    jobs: &Jobs,
-    sink: &Arc<Sink>,
-) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(thread::available_parallelism().map_or(2, |n| n.get().min(8)))
-        .enable_all()
-        .build()
-        .map_err(|e| format!("could not start tokio: {e}"))?;
-    runtime.block_on(async {
-        let client = clerk_reqwest::Client::new(config).map_err(|e| e.to_string())?;
-        let tasks: Vec<_> = (0..concurrency)
-            .map(|_| {
-                tokio::spawn(async_worker!(
-                    client.clone(),
-                    gate.clone(),
-                    jobs.clone(),
-                    Arc::clone(sink),
-                    op.clone(),
-                    tokio::time::sleep
-                ))
-            })
-            .collect();
-        for task in tasks {
-            let _ = task.await;
-        }
-        Ok(())
-    })
+/// Runs one call; a panic in it becomes a failed record (and so a
+/// non-zero exit), never a missing one.
+async fn guarded(sink: &Sink, line: u64, id: &str, call: impl Future<Output = ()>) {
+    if AssertUnwindSafe(call).catch_unwind().await.is_err() {
+        let message = "the call panicked: whether it reached Clerk is unknown".into();
+        sink.fail(
+            Record::at(line, None, Some(id)),
+            ErrorRecord::local("panic", message),
+        );
+    }
 }
 
-fn run_async_std(
-    op: Op,
-    config: Config,
-    gate: Gate,
-    concurrency: usize,
-    jobs: &Jobs,
-    sink: &Arc<Sink>,
-) -> Result<(), String> {
-    async_std::task::block_on(async {
-        let client = clerk_async_std::Client::new(config).map_err(|e| e.to_string())?;
-        let tasks: Vec<_> = (0..concurrency)
-            .map(|_| {
-                async_std::task::spawn(async_worker!(
-                    client.clone(),
-                    gate.clone(),
-                    jobs.clone(),
-                    Arc::clone(sink),
-                    op.clone(),
-                    async_std::task::sleep
-                ))
-            })
-            .collect();
-        for task in tasks {
-            task.await;
+/// One call and its record; a token whose record cannot be written is
+/// revoked.
+async fn call(shared: &Shared, client: &Client, job: &Job) {
+    let sink = &shared.sink;
+    let token;
+    let mut record = Record::at(job.line, job.email.as_deref(), Some(&job.id));
+    match &shared.op {
+        Op::Create {
+            expires_in_seconds,
+            org_id,
+            ..
+        } => {
+            let mut request = CreateSignInToken::new(&job.id);
+            if let Some(seconds) = expires_in_seconds {
+                request = request.with_expires_in_seconds(*seconds);
+            }
+            if let Some(org) = org_id {
+                request = request.with_org_id(org.clone());
+            }
+            token = match client.send(request).await {
+                Ok(token) => token,
+                Err(e) => return sink.fail(record, ErrorRecord::from_error(&e)),
+            };
+            record.token = Some(&token);
+            if !sink.deliver(&record, true) {
+                let revoked = client.send(RevokeSignInToken::new(token.id.clone())).await;
+                let revoked = match &revoked {
+                    Err(e) if Settled::from_revoke_error(e, false).is_none() => Err(e),
+                    _ => Ok(()),
+                };
+                sink.undelivered(job.line, &token.id, revoked);
+            }
         }
-        Ok(())
-    })
+        Op::Revoke { by_hand } => {
+            match client.send(RevokeSignInToken::new(job.id.clone())).await {
+                Ok(revoked) => {
+                    token = revoked;
+                    record.token = Some(&token);
+                }
+                Err(e) => match Settled::from_revoke_error(&e, *by_hand) {
+                    Some(settled) => record.settled = Some(settled),
+                    None => record.error = Some(ErrorRecord::from_error(&e)),
+                },
+            }
+            sink.deliver(&record, false);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A worker waits (and the bar says so) while a 429 holds the client,
-    /// then goes at the run's pacing.
+    /// A worker waits while a 429 holds the client, then goes at the
+    /// run's pacing.
     #[test]
     fn a_hold_on_the_client_is_waited_out_before_the_start() {
         let run_gate = Gate::new(false, None);
@@ -390,9 +448,42 @@ mod tests {
         client_gate.hold_until(now, now + Duration::from_secs(5));
         let wait = pacing_wait(&run_gate, &client_gate).expect("held");
         assert_eq!(wait, Duration::from_millis(100), "checked again soon");
-        // A hold already over keeps no one.
         let over = Gate::new(true, None);
         over.hold_until(now, now);
         assert_eq!(pacing_wait(&run_gate, &over), None);
+    }
+
+    /// An output the test reads back.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl io::Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_call_that_panics_is_a_failed_record_and_a_failed_run() {
+        let out = Shared::default();
+        let sink = Sink::new(Box::new(out.clone()), crate::output::Format::Records, None);
+        futures_lite::future::block_on(guarded(&sink, 7, "user_1", async {
+            panic!("a bug");
+        }));
+        futures_lite::future::block_on(guarded(&sink, 8, "user_2", async {}));
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let records: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(records.len(), 1, "{text}");
+        assert_eq!(records[0]["line"], 7);
+        assert_eq!(records[0]["id"], "user_1");
+        assert_eq!(records[0]["error"]["kind"], "panic");
+        assert_eq!(sink.finish(None), 1);
     }
 }
