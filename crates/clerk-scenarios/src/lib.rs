@@ -14,7 +14,7 @@ pub mod tls;
 pub use lookup::{
     lookup_by_external_id, lookup_found_not_found_ambiguous,
     lookup_of_250_addresses_takes_3_requests, lookup_of_more_than_100_is_refused,
-    lookup_reply_larger_than_a_default_page,
+    lookup_reply_larger_than_a_default_page, lookup_reply_over_the_body_cap_is_split,
 };
 
 use std::io::Write;
@@ -1194,7 +1194,7 @@ macro_rules! scenario_tests {
         $crate::scenario_tests!(@each $driver;
             lookup_found_not_found_ambiguous, lookup_reply_larger_than_a_default_page,
             lookup_of_more_than_100_is_refused, lookup_of_250_addresses_takes_3_requests,
-            lookup_by_external_id);
+            lookup_by_external_id, lookup_reply_over_the_body_cap_is_split);
     };
     (@each $driver:ty; $($name:ident),* $(,)?) => {
         $(

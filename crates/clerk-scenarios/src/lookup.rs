@@ -253,3 +253,35 @@ pub fn lookup_by_external_id<D: Driver>() {
         .expect("the signed id, literally");
     assert!(minus_user.email_addresses.is_empty());
 }
+
+/// A reply over the body cap is not retried as it is: the lookup asks again
+/// for each half of its batch until the replies fit, and finds everyone.
+pub fn lookup_reply_over_the_body_cap_is_split<D: Driver>() {
+    let mock = MockServer::start();
+    let addresses: Vec<String> = (0..40).map(|i| format!("big{i}@example.com")).collect();
+    for address in &addresses {
+        mock.insert_user(UserSpec::new().email(address).names("A", "B"));
+    }
+    // One user of the mock's is well over 1 KiB of JSON: 40 are far over
+    // 8 KiB, a handful fit.
+    let config = fast_config(&mock).with_max_body_bytes(8 * 1024);
+    let client = D::client(config);
+    let matches = D::find_users_by_email(&client, &addresses).expect("a lookup");
+    assert!(matches.iter().all(|m| m.user_id().is_some()), "{matches:?}");
+    let sent = lookups(&mock);
+    // The first request (40 addresses) was answered over the cap and
+    // asked again in halves, never as it was.
+    assert!(sent.len() >= 3, "{} requests", sent.len());
+    assert_eq!(query_values(&sent[0], "email_address").len(), 40);
+    assert_eq!(query_values(&sent[1], "email_address").len(), 20);
+    let mut asked: Vec<String> = Vec::new();
+    for request in &sent {
+        let values = query_values(request, "email_address");
+        if values.len() < 40 {
+            asked.extend(values);
+        }
+    }
+    for address in &addresses {
+        assert!(asked.contains(address), "{address} never asked in a half");
+    }
+}
