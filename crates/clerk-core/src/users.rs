@@ -13,9 +13,11 @@
 //!
 //! Email addresses are personal data. Nothing in this module puts one in an
 //! error message or a `Debug` of a request: [`ListUsers`] prints how many
-//! values it holds, not the values, and a refusal names the argument, never
-//! its value. (The request's URL holds them, as it must; the adapters never
-//! log it.)
+//! values it holds, not the values, a [`Call`](crate::Call)'s `Debug` shows
+//! the path without the query, and a refusal names the argument, never its
+//! value. The request's URL holds them, as it must: no tracing event of the
+//! SDK's own includes it (ureq's own TRACE records print whole request
+//! lines, which is why `SECURITY.md` has ureq's targets kept at INFO).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;

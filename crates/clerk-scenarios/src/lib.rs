@@ -1,21 +1,29 @@
 //! One table of scenarios, run by every adapter against `clerk-mock`.
 //!
 //! An adapter's test binary implements [`Driver`] (a few lines: build a
-//! client, and one that trusts a test certificate; create, revoke, create
-//! many at once) and expands [`scenario_tests!`], which turns every row of
+//! client, and one that trusts a test certificate; send any operation, send
+//! with a deadline, send many at once, find users by email) and expands
+//! [`scenario_tests!`], which turns every row of
 //! the table into a `#[test]`. The same rows, the same assertions, for every
 //! runtime: if an adapter differs from the others, a row fails. Rows against
 //! HTTPS use [`tls::SelfSignedServer`] instead of `clerk-mock`.
 
+mod lookup;
 pub mod tls;
+
+pub use lookup::{
+    lookup_by_external_id, lookup_found_not_found_ambiguous,
+    lookup_of_250_addresses_takes_3_requests, lookup_of_more_than_100_is_refused,
+    lookup_reply_larger_than_a_default_page, lookup_reply_over_the_body_cap_is_split,
+};
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use clerk_core::{
-    Config, CreateSignInToken, DecodeCategory, Delivery, Error, ErrorKind, RetryAfter, RetryPolicy,
-    SignInToken, SignInTokenStatus, TransportErrorKind,
+    Config, CreateSignInToken, DecodeCategory, Delivery, EmailMatch, Error, ErrorKind, Operation,
+    RetryAfter, RetryPolicy, RevokeSignInToken, SignInToken, SignInTokenStatus, TransportErrorKind,
 };
 use clerk_mock::{Fault, MockServer};
 
@@ -131,25 +139,63 @@ pub trait Driver {
     /// (DER), built the way a caller would: a ureq `Agent`, a reqwest
     /// `Client`, a rustls `ClientConfig` of the caller's own.
     fn client_trusting(config: Config, certificate_der: &[u8]) -> Self::Client;
-    /// Creates a sign-in token.
-    fn create(client: &Self::Client, request: CreateSignInToken) -> Result<SignInToken, Error>;
-    /// Revokes a sign-in token.
-    fn revoke(client: &Self::Client, sign_in_token_id: &str) -> Result<SignInToken, Error>;
+    /// Sends any operation through the adapter's `send`. A new operation
+    /// needs no change here.
+    fn send<O>(client: &Self::Client, operation: O) -> Result<O::Output, Error>
+    where
+        O: Operation + Send + 'static,
+        O::Output: Send + 'static;
     /// Whether a call can be cancelled (an async call's future dropped).
     /// A blocking call cannot: it runs to the end.
     const CANCELLABLE: bool;
-    /// Creates, giving up after `patience`: the call's future is dropped
+    /// Sends, giving up after `patience`: the call's future is dropped
     /// then, and `None` returned. Called only when [`CANCELLABLE`](Self::CANCELLABLE).
+    fn send_cancelled_after<O>(
+        client: &Self::Client,
+        operation: O,
+        patience: Duration,
+    ) -> Option<Result<O::Output, Error>>
+    where
+        O: Operation + Send + 'static,
+        O::Output: Send + 'static;
+    /// Sends all of these at once on the one client, all in flight together.
+    fn send_concurrently<O>(
+        client: &Self::Client,
+        operations: Vec<O>,
+    ) -> Vec<Result<O::Output, Error>>
+    where
+        O: Operation + Send + 'static,
+        O::Output: Send + 'static;
+    /// The client's `find_users_by_email` convenience (several requests,
+    /// which no single `send` covers).
+    fn find_users_by_email(
+        client: &Self::Client,
+        addresses: &[String],
+    ) -> Result<Vec<EmailMatch>, Error>;
+
+    /// Creates a sign-in token.
+    fn create(client: &Self::Client, request: CreateSignInToken) -> Result<SignInToken, Error> {
+        Self::send(client, request)
+    }
+    /// Revokes a sign-in token.
+    fn revoke(client: &Self::Client, sign_in_token_id: &str) -> Result<SignInToken, Error> {
+        Self::send(client, RevokeSignInToken::new(sign_in_token_id))
+    }
+    /// Creates, giving up after `patience`; see [`send_cancelled_after`](Self::send_cancelled_after).
     fn create_cancelled_after(
         client: &Self::Client,
         request: CreateSignInToken,
         patience: Duration,
-    ) -> Option<Result<SignInToken, Error>>;
+    ) -> Option<Result<SignInToken, Error>> {
+        Self::send_cancelled_after(client, request, patience)
+    }
     /// Creates all of these at once on the one client, all in flight together.
     fn create_concurrently(
         client: &Self::Client,
         requests: Vec<CreateSignInToken>,
-    ) -> Vec<Result<SignInToken, Error>>;
+    ) -> Vec<Result<SignInToken, Error>> {
+        Self::send_concurrently(client, requests)
+    }
 }
 
 /// The mock's key and base URL, every other setting at its default: a
@@ -1145,6 +1191,10 @@ macro_rules! scenario_tests {
             slow_drip_arrives_whole,
             redirect_not_followed, concurrent_calls, tls_untrusted_certificate_refused,
             tls_trusted_certificate_accepted);
+        $crate::scenario_tests!(@each $driver;
+            lookup_found_not_found_ambiguous, lookup_reply_larger_than_a_default_page,
+            lookup_of_more_than_100_is_refused, lookup_of_250_addresses_takes_3_requests,
+            lookup_by_external_id, lookup_reply_over_the_body_cap_is_split);
     };
     (@each $driver:ty; $($name:ident),* $(,)?) => {
         $(

@@ -404,7 +404,26 @@ impl Client {
             // Cloning keeps the `Authorization` value marked sensitive.
             headers.clone_from(request.headers());
         }
-        let outgoing = match builder.body(request.body().as_slice()) {
+        // A request the core built without a body and without a framing
+        // header (a GET) goes without a body: ureq would otherwise send
+        // `Content-Length: 0` with it.
+        let bodyless = request.body().is_empty()
+            && !request
+                .headers()
+                .contains_key(clerk_core::http::header::CONTENT_LENGTH);
+        if bodyless {
+            self.run(builder.body(()))
+        } else {
+            self.run(builder.body(request.body().as_slice()))
+        }
+    }
+
+    /// Sends the request ureq's way and reads the reply's body under the cap.
+    fn run<B: ureq::AsSendBody>(
+        &self,
+        outgoing: Result<Request<B>, clerk_core::http::Error>,
+    ) -> Outcome<Vec<u8>> {
+        let outgoing = match outgoing {
             Ok(outgoing) => outgoing,
             // Unreachable with a request the core built; reported, not panicked.
             Err(e) => {

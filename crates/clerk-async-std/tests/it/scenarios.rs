@@ -2,7 +2,7 @@
 //! clerk-async-std twice: under async-std's executor and under smol's. No
 //! tokio runtime exists in this process; every call checks.
 
-use clerk_async_std::{Client, Config, CreateSignInToken, Error, SignInToken};
+use clerk_async_std::{Client, Config, EmailMatch, Error, Operation};
 
 use crate::without_tokio;
 
@@ -23,38 +23,46 @@ macro_rules! driver {
                 Client::with_tls_config(config, tls).expect("a client")
             }
 
-            fn create(client: &Client, request: CreateSignInToken) -> Result<SignInToken, Error> {
-                $block_on(without_tokio(client.create_sign_in_token(request)))
-            }
-
-            fn revoke(client: &Client, id: &str) -> Result<SignInToken, Error> {
-                $block_on(without_tokio(client.revoke_sign_in_token(id)))
+            fn send<O>(client: &Client, operation: O) -> Result<O::Output, Error>
+            where
+                O: Operation + Send + 'static,
+                O::Output: Send + 'static,
+            {
+                $block_on(without_tokio(client.send(operation)))
             }
 
             const CANCELLABLE: bool = true;
 
-            fn create_cancelled_after(
+            fn send_cancelled_after<O>(
                 client: &Client,
-                request: CreateSignInToken,
+                operation: O,
                 patience: std::time::Duration,
-            ) -> Option<Result<SignInToken, Error>> {
+            ) -> Option<Result<O::Output, Error>>
+            where
+                O: Operation + Send + 'static,
+                O::Output: Send + 'static,
+            {
                 $block_on(without_tokio(async {
-                    async_std::future::timeout(patience, client.create_sign_in_token(request))
+                    async_std::future::timeout(patience, client.send(operation))
                         .await
                         .ok()
                 }))
             }
 
-            fn create_concurrently(
+            fn send_concurrently<O>(
                 client: &Client,
-                requests: Vec<CreateSignInToken>,
-            ) -> Vec<Result<SignInToken, Error>> {
+                operations: Vec<O>,
+            ) -> Vec<Result<O::Output, Error>>
+            where
+                O: Operation + Send + 'static,
+                O::Output: Send + 'static,
+            {
                 $block_on(without_tokio(async {
-                    let tasks: Vec<_> = requests
+                    let tasks: Vec<_> = operations
                         .into_iter()
-                        .map(|r| {
+                        .map(|o| {
                             let client = client.clone();
-                            $spawn(async move { client.create_sign_in_token(r).await })
+                            $spawn(async move { client.send(o).await })
                         })
                         .collect();
                     let mut results = Vec::with_capacity(tasks.len());
@@ -63,6 +71,13 @@ macro_rules! driver {
                     }
                     results
                 }))
+            }
+
+            fn find_users_by_email(
+                client: &Client,
+                addresses: &[String],
+            ) -> Result<Vec<EmailMatch>, Error> {
+                $block_on(without_tokio(client.find_users_by_email(addresses)))
             }
         }
     };

@@ -2,8 +2,10 @@
 //! `../`, `%2F`, `?`, `#`, NUL, …) are percent-encoded into exactly one path
 //! segment (revoke) or carried inside the JSON body (create), checked on the
 //! wire: the raw request target, the exact header set, the decoded body.
+//! Email addresses (and external ids) of a lookup are each one query value,
+//! and the GET carries no body and no `Content-Length`.
 
-use clerk_core::{CreateSignInToken, ErrorKind};
+use clerk_core::{CreateSignInToken, ErrorKind, ListUsers};
 use clerk_mock::{MockServer, RecordedRequest};
 
 use crate::{Adapter, AnyClient, client_for};
@@ -216,6 +218,83 @@ fn create_user_ids_travel_only_in_the_json_body() {
                     "{context}"
                 );
             }
+        }
+    }
+}
+
+/// Decodes a query value as a server does: `%XX` escapes only (a `+` left
+/// raw would be read as a space by many servers, so it must not be there).
+fn decode_query_value(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 3 <= bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn lookup_values_are_one_query_value_each_on_the_wire() {
+    let addresses: Vec<String> = HOSTILE_IDS
+        .iter()
+        .map(|id| format!("{id}@example.com"))
+        .chain([
+            "a+b@example.com".into(),
+            "x&email_address=admin@example.com".into(),
+        ])
+        .collect();
+    for adapter in Adapter::ALL {
+        let mock = MockServer::start();
+        let client = client_for(adapter, &mock);
+        for by_email in [true, false] {
+            let (operation, param) = if by_email {
+                (
+                    ListUsers::by_email_addresses(addresses.clone()),
+                    "email_address",
+                )
+            } else {
+                (ListUsers::by_external_ids(addresses.clone()), "external_id")
+            };
+            let context = format!("{adapter}, {param}");
+            let before = mock.requests().len();
+            // Whatever the mock answers, the request is what is checked.
+            let _ = client.send(operation);
+            let request = only_new_request(&mock, before, &context);
+            assert_eq!(request.method, "GET", "{context}");
+            let (path, query) = request.path.split_once('?').expect("a query");
+            assert_eq!(path, "/v1/users", "{context}");
+            assert!(
+                !query.contains(['+', ' ', '#', '\r', '\n', '\0']),
+                "{context}: {query}"
+            );
+            let pairs: Vec<(&str, &str)> = query
+                .split('&')
+                .map(|pair| pair.split_once('=').expect("name=value"))
+                .collect();
+            let sent: Vec<String> = pairs
+                .iter()
+                .filter(|(name, _)| *name == param)
+                .map(|(_, value)| decode_query_value(value))
+                .collect();
+            assert_eq!(sent, addresses, "{context}: the values");
+            assert_eq!(pairs.last(), Some(&("limit", "500")), "{context}");
+            assert_eq!(pairs.len(), addresses.len() + 1, "{context}");
+            assert!(request.body.is_empty(), "{context}");
+            for header in ["content-length", "content-type", "transfer-encoding"] {
+                assert!(
+                    request.header(header).is_none(),
+                    "{context}: a GET sent {header}"
+                );
+            }
+            assert!(request.header("x-injected").is_none(), "{context}");
         }
     }
 }

@@ -3,15 +3,17 @@
 //!
 //! - [`redaction`]: the secret key, the sign-in token and its URL never
 //!   appear in `Debug` or `Display` of a public type or an error, also when a
-//!   reply echoes them back;
+//!   reply echoes them back, and a lookup's email addresses in none the SDK
+//!   writes;
 //! - [`traces`]: nor in anything a TRACE-level subscriber receives, the
-//!   `log` records of ureq, reqwest and rustls included;
+//!   `log` records of ureq, reqwest and rustls included (and no email
+//!   address of a lookup either);
 //! - [`redirects`]: `Authorization` is a sensitive header, and no adapter
 //!   follows a redirect, so the key never reaches another host;
 //! - [`hostile`]: a hostile server cannot exhaust memory or time; each case
 //!   runs in a child process that measures its own peak RSS;
-//! - [`injection`]: ids and user ids cannot inject a path segment, a query,
-//!   a header or a JSON field.
+//! - [`injection`]: ids, user ids and email addresses cannot inject a path
+//!   segment, a query, a header or a JSON field.
 
 mod hostile;
 mod hostile_server;
@@ -23,7 +25,9 @@ mod traces;
 use std::fmt;
 use std::time::Duration;
 
-use clerk_core::{Config, CreateSignInToken, Error, RetryPolicy, SignInToken};
+use clerk_core::{
+    Config, CreateSignInToken, Error, Operation, RetryPolicy, RevokeSignInToken, SignInToken,
+};
 
 /// The three adapters, driven the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,19 +84,32 @@ pub(crate) enum AnyClient {
 }
 
 impl AnyClient {
-    pub(crate) fn create(&self, request: CreateSignInToken) -> Result<SignInToken, Error> {
+    /// Any operation, through the adapter's own `send`.
+    pub(crate) fn send<O: Operation>(&self, operation: O) -> Result<O::Output, Error> {
         match self {
-            AnyClient::Ureq(c) => c.create_sign_in_token(request),
-            AnyClient::Reqwest(c, rt) => rt.block_on(c.create_sign_in_token(request)),
-            AnyClient::AsyncStd(c) => smol::block_on(c.create_sign_in_token(request)),
+            AnyClient::Ureq(c) => c.send(operation),
+            AnyClient::Reqwest(c, rt) => rt.block_on(c.send(operation)),
+            AnyClient::AsyncStd(c) => smol::block_on(c.send(operation)),
         }
     }
 
+    pub(crate) fn create(&self, request: CreateSignInToken) -> Result<SignInToken, Error> {
+        self.send(request)
+    }
+
     pub(crate) fn revoke(&self, sign_in_token_id: &str) -> Result<SignInToken, Error> {
+        self.send(RevokeSignInToken::new(sign_in_token_id))
+    }
+
+    /// The client's `find_users_by_email` convenience.
+    pub(crate) fn find_users_by_email(
+        &self,
+        addresses: &[&str],
+    ) -> Result<Vec<clerk_core::EmailMatch>, Error> {
         match self {
-            AnyClient::Ureq(c) => c.revoke_sign_in_token(sign_in_token_id),
-            AnyClient::Reqwest(c, rt) => rt.block_on(c.revoke_sign_in_token(sign_in_token_id)),
-            AnyClient::AsyncStd(c) => smol::block_on(c.revoke_sign_in_token(sign_in_token_id)),
+            AnyClient::Ureq(c) => c.find_users_by_email(addresses),
+            AnyClient::Reqwest(c, rt) => rt.block_on(c.find_users_by_email(addresses)),
+            AnyClient::AsyncStd(c) => smol::block_on(c.find_users_by_email(addresses)),
         }
     }
 

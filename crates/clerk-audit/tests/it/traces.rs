@@ -220,8 +220,50 @@ fn honest_paths(adapter: Adapter) -> Secrets {
     let _ = tls.create(CreateSignInToken::new(&user)).unwrap_err();
     let refused = adapter.client(crate::config(&closed_port_url(), mock.secret_key()));
     let _ = refused.create(CreateSignInToken::new(&user)).unwrap_err();
+    lookups(adapter, &mock, &client, &mut secrets);
     secrets.add_mock_tokens(&mock);
     secrets
+}
+
+/// Email addresses are personal data: lookups that succeed, retry, fail,
+/// and are refused put none in a trace.
+fn lookups(adapter: Adapter, mock: &MockServer, client: &crate::AnyClient, secrets: &mut Secrets) {
+    const ANN: &str = "ann.traced+vip@example.com";
+    const BO: &str = "bo.traced@example.org";
+    const NOBODY: &str = "nobody.traced@example.net";
+    secrets.add("an email address", ANN);
+    secrets.add("an email address (local part)", "ann.traced");
+    secrets.add(
+        "an email address, percent-encoded",
+        "ann.traced%2Bvip%40example.com",
+    );
+    secrets.add("another email address", BO);
+    secrets.add("an unknown email address", NOBODY);
+    secrets.add("an unknown email address (local part)", "nobody.traced");
+    let ann = mock.insert_user(clerk_mock::UserSpec::new().email(ANN));
+    let _ = mock.insert_user(clerk_mock::UserSpec::new().email(BO));
+    let _ = mock.insert_user(clerk_mock::UserSpec::new().email(BO));
+    let matches = client.find_users_by_email(&[ANN, BO, NOBODY]).unwrap();
+    assert_eq!(matches[0].user_id(), Some(ann.as_str()), "{adapter}");
+    mock.push_fault(Fault::ServiceUnavailable {
+        retry_after: Some("0".into()),
+    });
+    client.find_users_by_email(&[ANN]).unwrap(); // 503, then 200
+    for fault in [
+        Fault::TruncatedJson,
+        Fault::Html502,
+        Fault::WrongContentType,
+    ] {
+        for _ in 0..3 {
+            mock.push_fault(fault.clone());
+        }
+        let _ = client.find_users_by_email(&[ANN, NOBODY]).unwrap_err();
+    }
+    let _ = client.find_users_by_email(&[ANN, ""]).unwrap_err(); // refused
+    assert!(
+        captured_text().contains("list_users"),
+        "{adapter}: the lookups were not traced"
+    );
 }
 
 /// Replies that quote the key, a real ticket and its URL.

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use clerk_reqwest::{Client, Config, CreateSignInToken, Error, SignInToken};
+use clerk_reqwest::{Client, Config, EmailMatch, Error, Operation};
 
 struct Reqwest;
 
@@ -37,38 +37,43 @@ impl clerk_scenarios::Driver for Reqwest {
         Client::with_http_client_builder(config, builder).expect("a client")
     }
 
-    fn create(client: &Client, request: CreateSignInToken) -> Result<SignInToken, Error> {
-        runtime().block_on(client.create_sign_in_token(request))
-    }
-
-    fn revoke(client: &Client, id: &str) -> Result<SignInToken, Error> {
-        runtime().block_on(client.revoke_sign_in_token(id))
+    fn send<O>(client: &Client, operation: O) -> Result<O::Output, Error>
+    where
+        O: Operation + Send + 'static,
+        O::Output: Send + 'static,
+    {
+        runtime().block_on(client.send(operation))
     }
 
     const CANCELLABLE: bool = true;
 
-    fn create_cancelled_after(
+    fn send_cancelled_after<O>(
         client: &Client,
-        request: CreateSignInToken,
+        operation: O,
         patience: std::time::Duration,
-    ) -> Option<Result<SignInToken, Error>> {
+    ) -> Option<Result<O::Output, Error>>
+    where
+        O: Operation + Send + 'static,
+        O::Output: Send + 'static,
+    {
         runtime().block_on(async {
-            tokio::time::timeout(patience, client.create_sign_in_token(request))
+            tokio::time::timeout(patience, client.send(operation))
                 .await
                 .ok()
         })
     }
 
-    fn create_concurrently(
-        client: &Client,
-        requests: Vec<CreateSignInToken>,
-    ) -> Vec<Result<SignInToken, Error>> {
+    fn send_concurrently<O>(client: &Client, operations: Vec<O>) -> Vec<Result<O::Output, Error>>
+    where
+        O: Operation + Send + 'static,
+        O::Output: Send + 'static,
+    {
         runtime().block_on(async {
-            let tasks: Vec<_> = requests
+            let tasks: Vec<_> = operations
                 .into_iter()
-                .map(|r| {
+                .map(|o| {
                     let client = client.clone();
-                    tokio::spawn(async move { client.create_sign_in_token(r).await })
+                    tokio::spawn(async move { client.send(o).await })
                 })
                 .collect();
             let mut results = Vec::with_capacity(tasks.len());
@@ -77,6 +82,13 @@ impl clerk_scenarios::Driver for Reqwest {
             }
             results
         })
+    }
+
+    fn find_users_by_email(
+        client: &Client,
+        addresses: &[String],
+    ) -> Result<Vec<EmailMatch>, Error> {
+        runtime().block_on(client.find_users_by_email(addresses))
     }
 }
 

@@ -4,7 +4,7 @@
 
 use clerk_ureq::ureq::Agent;
 use clerk_ureq::ureq::tls::{Certificate, RootCerts, TlsConfig};
-use clerk_ureq::{Client, Config, CreateSignInToken, Error, SignInToken};
+use clerk_ureq::{Client, Config, EmailMatch, Error, Operation};
 
 /// An agent config that trusts only `certificate_der`.
 fn trusting(certificate_der: &[u8]) -> clerk_ureq::ureq::config::Config {
@@ -33,39 +33,51 @@ impl clerk_scenarios::Driver for Ureq {
         Client::with_agent(config, trusting(certificate_der).new_agent()).expect("a client")
     }
 
-    fn create(client: &Client, request: CreateSignInToken) -> Result<SignInToken, Error> {
-        client.create_sign_in_token(request)
-    }
-
-    fn revoke(client: &Client, id: &str) -> Result<SignInToken, Error> {
-        client.revoke_sign_in_token(id)
+    fn send<O>(client: &Client, operation: O) -> Result<O::Output, Error>
+    where
+        O: Operation + Send + 'static,
+        O::Output: Send + 'static,
+    {
+        client.send(operation)
     }
 
     // A blocking call cannot be cancelled: it runs to the end.
     const CANCELLABLE: bool = false;
 
-    fn create_cancelled_after(
+    fn send_cancelled_after<O>(
         client: &Client,
-        request: CreateSignInToken,
+        operation: O,
         _patience: std::time::Duration,
-    ) -> Option<Result<SignInToken, Error>> {
-        Some(client.create_sign_in_token(request))
+    ) -> Option<Result<O::Output, Error>>
+    where
+        O: Operation + Send + 'static,
+        O::Output: Send + 'static,
+    {
+        Some(client.send(operation))
     }
 
-    fn create_concurrently(
-        client: &Client,
-        requests: Vec<CreateSignInToken>,
-    ) -> Vec<Result<SignInToken, Error>> {
+    fn send_concurrently<O>(client: &Client, operations: Vec<O>) -> Vec<Result<O::Output, Error>>
+    where
+        O: Operation + Send + 'static,
+        O::Output: Send + 'static,
+    {
         std::thread::scope(|s| {
-            let handles: Vec<_> = requests
+            let handles: Vec<_> = operations
                 .into_iter()
-                .map(|r| s.spawn(move || client.create_sign_in_token(r)))
+                .map(|o| s.spawn(move || client.send(o)))
                 .collect();
             handles
                 .into_iter()
                 .map(|h| h.join().expect("no panic"))
                 .collect()
         })
+    }
+
+    fn find_users_by_email(
+        client: &Client,
+        addresses: &[String],
+    ) -> Result<Vec<EmailMatch>, Error> {
+        client.find_users_by_email(addresses)
     }
 }
 
@@ -92,29 +104,44 @@ mod lazy_resolve {
             Client::with_agent(config, agent).expect("a client")
         }
 
-        fn create(client: &Client, request: CreateSignInToken) -> Result<SignInToken, Error> {
-            Ureq::create(client, request)
-        }
-
-        fn revoke(client: &Client, id: &str) -> Result<SignInToken, Error> {
-            Ureq::revoke(client, id)
+        fn send<O>(client: &Client, operation: O) -> Result<O::Output, Error>
+        where
+            O: Operation + Send + 'static,
+            O::Output: Send + 'static,
+        {
+            Ureq::send(client, operation)
         }
 
         const CANCELLABLE: bool = Ureq::CANCELLABLE;
 
-        fn create_cancelled_after(
+        fn send_cancelled_after<O>(
             client: &Client,
-            request: CreateSignInToken,
+            operation: O,
             patience: std::time::Duration,
-        ) -> Option<Result<SignInToken, Error>> {
-            Ureq::create_cancelled_after(client, request, patience)
+        ) -> Option<Result<O::Output, Error>>
+        where
+            O: Operation + Send + 'static,
+            O::Output: Send + 'static,
+        {
+            Ureq::send_cancelled_after(client, operation, patience)
         }
 
-        fn create_concurrently(
+        fn send_concurrently<O>(
             client: &Client,
-            requests: Vec<CreateSignInToken>,
-        ) -> Vec<Result<SignInToken, Error>> {
-            Ureq::create_concurrently(client, requests)
+            operations: Vec<O>,
+        ) -> Vec<Result<O::Output, Error>>
+        where
+            O: Operation + Send + 'static,
+            O::Output: Send + 'static,
+        {
+            Ureq::send_concurrently(client, operations)
+        }
+
+        fn find_users_by_email(
+            client: &Client,
+            addresses: &[String],
+        ) -> Result<Vec<EmailMatch>, Error> {
+            Ureq::find_users_by_email(client, addresses)
         }
     }
 
