@@ -406,7 +406,7 @@ fn compare_users(users: &Vec<User>, json: &Value) -> Result<(), String> {
             let want = object(&at(&format!("email_addresses[{j}]")), want)?;
             same(
                 &at(&format!("email_addresses[{j}].id")),
-                Some(got.id.as_str()),
+                got.id.as_deref(),
                 opt_str(want, "id"),
             )?;
             same(

@@ -330,8 +330,11 @@ impl ObjectName for UserObject {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct EmailAddress {
-    /// Its id, such as `idn_29w83yL7CwVlJXylYLxcslromF1`.
-    pub id: String,
+    /// Its id, such as `idn_29w83yL7CwVlJXylYLxcslromF1`. Clerk sends it,
+    /// but its published description leaves it optional, so a reply without
+    /// it still decodes (and the address still matches).
+    #[serde(default)]
+    pub id: Option<String>,
     /// The address, as Clerk stores it.
     pub email_address: String,
 }
@@ -340,7 +343,7 @@ impl EmailAddress {
     /// An email address with its id.
     pub fn new(id: impl Into<String>, email_address: impl Into<String>) -> Self {
         Self {
-            id: id.into(),
+            id: Some(id.into()),
             email_address: email_address.into(),
         }
     }
@@ -349,7 +352,7 @@ impl EmailAddress {
 /// A Clerk user, reduced to what finding and naming them takes.
 ///
 /// Decoding is strict about what a sign-in token needs (an `id`, and an
-/// `id` and `email_address` in each email address) and tolerant of the
+/// `email_address` in each email address) and tolerant of the
 /// rest: every field Clerk adds is ignored; a missing or `null` list of
 /// email addresses is empty, missing names and external id are `None`, and
 /// missing timestamps are 0. An `object` other than `"user"` is refused, so
@@ -409,7 +412,7 @@ impl User {
     #[must_use]
     pub fn with_email_address(mut self, address: EmailAddress) -> Self {
         if self.primary_email_address_id.is_none() {
-            self.primary_email_address_id = Some(address.id.clone());
+            self.primary_email_address_id = address.id.clone();
         }
         self.email_addresses.push(address);
         self
@@ -418,7 +421,9 @@ impl User {
     /// The primary email address, when the user has one.
     pub fn primary_email_address(&self) -> Option<&EmailAddress> {
         let id = self.primary_email_address_id.as_deref()?;
-        self.email_addresses.iter().find(|e| e.id == id)
+        self.email_addresses
+            .iter()
+            .find(|e| e.id.as_deref() == Some(id))
     }
 }
 
