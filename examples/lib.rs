@@ -112,3 +112,9 @@ pub fn describe_error(error: &Error) -> String {
     }
     line
 }
+
+/// The README's code blocks that are not marked `ignore`, compiled and run
+/// with `cargo test --doc -p clerk-examples`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
