@@ -224,10 +224,10 @@ pub struct Gate {
 struct Shared {
     /// Whether replies' `Retry-After` hold every call.
     holds: bool,
-    /// True while there may be something to wait for: a hold, or pacing.
-    /// Lets a call skip the lock and the clock when there is not.
+    /// True while there may be something to wait for: a hold, pacing, or a
+    /// release. Lets a call skip the lock and the clock when there is not.
     active: AtomicBool,
-    /// Replies that were not refusals, ever: the release rate is learned
+    /// Replies that were not refusals, ever: the release rate is counted
     /// from it.
     served: AtomicU64,
     state: Mutex<State>,
@@ -237,11 +237,12 @@ struct State {
     hold: Option<Instant>,
     /// When the current hold began.
     hold_began: Option<Instant>,
-    /// When the previous hold ended, `served` then, and how long it was.
-    last_release: Option<(Instant, u64, Duration)>,
+    /// `served` when the current count began: at the last hold's end, or
+    /// when the release's current window began (0: the gate's creation).
+    counted_from: u64,
     /// Pacing from the configuration.
     pacing: Option<Pacer>,
-    /// Pacing learned at the end of a hold, and when it ends.
+    /// The release after a hold, while it lasts.
     release: Option<Release>,
     /// The latest moment seen: the gate's own timeline never runs
     /// backwards, whatever order callers' clock readings arrive in.
@@ -293,7 +294,7 @@ impl Gate {
                 state: Mutex::new(State {
                     hold: None,
                     hold_began: None,
-                    last_release: None,
+                    counted_from: 0,
                     pacing: pacing.map(Pacer::new),
                     release: None,
                     latest: None,
@@ -316,7 +317,7 @@ impl Gate {
 
     /// Asks to start a request at `now`. [`Admission::Go`] counts the start
     /// for pacing; [`Admission::Wait`] counts nothing (it may end a hold
-    /// that is over, or keep release pacing going).
+    /// that is over, or move the release on to its next window).
     pub fn admit(&self, now: Instant) -> Admission {
         let mut state = self.lock();
         let now = state.observe(now);
@@ -331,8 +332,9 @@ impl Gate {
             let served = self.shared.served.load(Ordering::Acquire);
             state.release_at(until, served);
         }
-        if state.release.as_ref().is_some_and(|r| now >= r.ends) {
-            state.release = None;
+        if state.release.is_some() {
+            let served = self.shared.served.load(Ordering::Acquire);
+            state.next_window(now, served);
         }
         let state = &mut *state;
         let (pacer, reason) = match (&mut state.pacing, &mut state.release) {
@@ -342,8 +344,8 @@ impl Gate {
         };
         if let Some(until) = pacer.and_then(|p| p.admit(now)) {
             if let (None, Some(release)) = (&state.pacing, &mut state.release) {
-                // Still more calls than the learned rate: keep releasing.
-                release.held(now);
+                // More calls than the rate: the release keeps going.
+                release.held = true;
             }
             return Admission::Wait { until, reason };
         }
@@ -393,7 +395,8 @@ impl Gate {
         self.lock().pacing.as_ref().map(|p| p.limit)
     }
 
-    /// The release pacing learned after the last hold, while it lasts.
+    /// The release's rate while a release lasts: what the gate lets through
+    /// per window after a hold (see [After a hold](Self#after-a-hold)).
     pub fn release_pacing(&self) -> Option<RateLimit> {
         self.lock().release.as_ref().map(|r| r.pacer.limit)
     }
@@ -414,56 +417,79 @@ impl State {
         now
     }
 
-    /// A hold ends at `ended`, `served` replies served so far. When it
-    /// follows the previous one closely (the time between their ends within
-    /// twice this hold's length: the client is pressing against the limit,
-    /// window after window), what the server served between the two ends
-    /// is what one of its windows holds, and that rate paces the release.
-    /// After a quiet spell nothing is learned, and every call goes.
+    /// A hold ends at `ended`, `served` replies served so far. The release
+    /// lets through, per hold length, as many calls as the server served
+    /// since the count began (the last hold's end, or the start of the
+    /// release's window). A hold of no length (`Retry-After: 0`) says
+    /// nothing of a window, and a count of none nothing of a rate: either
+    /// changes nothing.
     fn release_at(&mut self, ended: Instant, served: u64) {
         let began = self.hold_began.take().unwrap_or(ended);
         let length = ended.saturating_duration_since(began);
-        let previous = self.last_release.replace((ended, served, length));
+        let count = served.saturating_sub(self.counted_from);
+        if length.is_zero() || count == 0 {
+            return;
+        }
+        self.counted_from = served;
         if self.pacing.is_some() {
             return;
         }
-        // A hold of no length (`Retry-After: 0`) says nothing of a window.
-        let Some((before, served_then, _)) = previous.filter(|p| !p.2.is_zero()) else {
+        let learned = u32::try_from(count).unwrap_or(u32::MAX);
+        self.release = Some(Release::new(RateLimit::new(learned, length), ended));
+    }
+
+    /// At `now`, after the release's window: ends the release if that
+    /// window held no call (or a whole window passed with none asking),
+    /// and otherwise raises its rate by the next step and starts a new
+    /// window and a new count.
+    fn next_window(&mut self, now: Instant, served: u64) {
+        let Some(release) = &mut self.release else {
             return;
         };
-        let span = ended.saturating_duration_since(before);
-        let count = served.saturating_sub(served_then);
-        if span.is_zero() || span > length.saturating_mul(2) || count == 0 {
+        let window = release.pacer.limit.spaced_window();
+        let Some(end) = release.window_began.checked_add(window) else {
+            return;
+        };
+        if now < end {
             return;
         }
-        let limit = RateLimit::new(u32::try_from(count).unwrap_or(u32::MAX), span);
-        self.release = Some(Release::new(limit, ended));
+        if !release.held || end.checked_add(window).is_none_or(|next| now >= next) {
+            self.release = None;
+            return;
+        }
+        release.grow(now);
+        self.counted_from = served;
     }
 }
 
-/// Release pacing: a learned rate, ended three quiet windows after a call
-/// last waited for it.
+/// The release after a hold: a rate per window that grows by a step each
+/// window it holds a call, the step doubling each time.
 struct Release {
     pacer: Pacer,
-    ends: Instant,
+    /// What the rate grows by at the end of this window.
+    step: u32,
+    /// When this window began.
+    window_began: Instant,
+    /// Whether a call waited for the release in this window.
+    held: bool,
 }
 
 impl Release {
     fn new(limit: RateLimit, now: Instant) -> Self {
         Self {
+            step: limit.requests().div_ceil(4),
             pacer: Pacer::new(limit),
-            ends: Self::quiet_end(limit, now),
+            window_began: now,
+            held: false,
         }
     }
 
-    fn quiet_end(limit: RateLimit, now: Instant) -> Instant {
-        now.checked_add(limit.spaced_window().saturating_mul(3))
-            .unwrap_or(now)
-    }
-
-    /// A call was held by the release at `now`.
-    fn held(&mut self, now: Instant) {
-        self.ends = self.ends.max(Self::quiet_end(self.pacer.limit, now));
+    fn grow(&mut self, now: Instant) {
+        let limit = self.pacer.limit;
+        self.pacer.limit = RateLimit::new(limit.requests().saturating_add(self.step), limit.window());
+        self.step = self.step.saturating_mul(2);
+        self.window_began = now;
+        self.held = false;
     }
 }
 

@@ -443,8 +443,10 @@ impl<O: Operation> Call<O> {
     /// given to [`admit`](Self::admit) count from.
     ///
     /// Then a 429, or a 503 with `Retry-After`, holds every call of the
-    /// gate until the moment the server named, and [`admit`](Self::admit)
-    /// before each attempt says whether to send.
+    /// gate until the moment the server named (a 503's, or a reply's not in
+    /// Clerk's error shape, for at most
+    /// [`max_retry_after`](RetryPolicy::max_retry_after)), and
+    /// [`admit`](Self::admit) before each attempt says whether to send.
     #[must_use]
     pub fn with_gate(mut self, gate: &Gate, started: Instant) -> Self {
         self.gate = Some((gate.clone(), started));
@@ -646,7 +648,9 @@ impl<O: Operation> Call<O> {
 
 impl<O> Call<O> {
     /// A 429, or a 503 with `Retry-After`, holds every call of the gate
-    /// until the moment the server named.
+    /// until the moment the server named; a 503's hold, and the hold of a
+    /// reply not in Clerk's error shape, for at most
+    /// [`max_retry_after`](RetryPolicy::max_retry_after).
     fn hold_gate(&self, error: &Error, timing: &Timing) {
         let Some((gate, started)) = &self.gate else {
             return;
@@ -664,12 +668,13 @@ impl<O> Call<O> {
         let Some(now) = started.checked_add(timing.elapsed) else {
             return;
         };
-        // A 503's Retry-After may come from any proxy on the way: it holds
-        // the client no longer than the policy would wait it out. A 429's
-        // holds as long as it says (a day at most): every call sent sooner
-        // would only earn another.
+        // A 503's Retry-After may come from any proxy on the way, and so may
+        // any reply not in Clerk's error shape: it holds the client no
+        // longer than the policy would wait it out. Clerk's own 429 holds
+        // as long as it says (a day at most): every call sent sooner would
+        // only earn another.
         let mut hold = hint.delay_from(timing.now);
-        if error.status() == Some(StatusCode::SERVICE_UNAVAILABLE) {
+        if error.status() == Some(StatusCode::SERVICE_UNAVAILABLE) || !error.is_from_clerk() {
             hold = hold.min(self.policy.max_retry_after());
         }
         if let Some(until) = now.checked_add(hold) {

@@ -275,51 +275,85 @@ proptest! {
     }
 }
 
-/// A hold that follows the previous one closely is released at the rate
-/// the server served between the two, not all at once; after a quiet spell
-/// nothing is learned.
+/// After a hold the gate lets through, per hold length, what the server
+/// served since the count began; each window that holds a call raises the
+/// rate by a step that starts at a quarter of it and doubles; the first
+/// window that holds no call ends the release.
 #[test]
-fn a_release_paces_at_the_rate_the_server_showed() {
+fn a_release_lets_through_what_the_server_served_then_grows() {
     let gate = Gate::new(true, None);
     let t0 = t0();
-    // First window: 5 served, then a 429 until the window ends.
+    // 5 served, then a 429 until the window ends a second later.
     for _ in 0..5 {
         gate.note_served();
     }
     gate.hold_until(t0, t0 + secs(1));
-    let t1 = t0 + secs(1);
-    // Nothing to go on yet: every waiting call goes.
-    for _ in 0..8 {
-        assert_eq!(gate.admit(t1), Admission::Go);
-    }
-    assert_eq!(gate.release_pacing(), None);
-    // The next window: 5 served again, and a 429 a second after the first.
-    for _ in 0..5 {
-        gate.note_served();
-    }
-    gate.hold_until(t1, t1 + secs(1));
-    let t2 = t1 + secs(1);
-    for _ in 0..5 {
-        assert_eq!(gate.admit(t2), Admission::Go);
-    }
-    assert_eq!(gate.release_pacing(), Some(RateLimit::new(5, secs(1))));
-    assert_eq!(
-        gate.admit(t2),
-        Admission::Wait {
-            until: t2 + Duration::from_millis(1020),
-            reason: HoldReason::Release
+    let mut now = t0 + secs(1);
+    let spaced = Duration::from_millis(1020);
+    // Steps: 2 (a quarter of 5, rounded up), then 4, 8, 16.
+    for rate in [5, 7, 11, 19, 35] {
+        for _ in 0..rate {
+            assert_eq!(gate.admit(now), Admission::Go, "rate {rate}");
+            gate.note_served();
         }
-    );
-    // Three quiet windows later, release pacing is over.
-    assert_eq!(gate.admit(t2 + secs(5)), Admission::Go);
+        assert_eq!(gate.release_pacing(), Some(RateLimit::new(rate, secs(1))));
+        assert_eq!(
+            gate.admit(now),
+            Admission::Wait {
+                until: now + spaced,
+                reason: HoldReason::Release
+            }
+        );
+        now += spaced;
+    }
+    // A window in which no call waited (3 calls against a rate of 67): at
+    // its end the release is over and every call goes.
+    for _ in 0..3 {
+        assert_eq!(gate.admit(now), Admission::Go);
+    }
+    assert_eq!(gate.release_pacing(), Some(RateLimit::new(67, secs(1))));
+    now += spaced;
+    assert_eq!(gate.admit(now), Admission::Go);
     assert_eq!(gate.release_pacing(), None);
     assert!(!gate.is_active());
 }
 
-/// A 429 an hour after the last one says nothing about the server's
-/// window: a lightly used client must not learn a crawl from it.
+/// A new hold during a release counts only the release's current window:
+/// a window that earned a 429 teaches what the server served in it.
 #[test]
-fn a_hold_after_a_quiet_spell_learns_nothing() {
+fn a_hold_during_a_release_learns_the_window_it_ended() {
+    let gate = Gate::new(true, None);
+    let t0 = t0();
+    for _ in 0..20 {
+        gate.note_served();
+    }
+    gate.hold_until(t0, t0 + secs(1));
+    let spaced = Duration::from_millis(1020);
+    let mut now = t0 + secs(1);
+    // Window 1: 20 go, the 21st waits; window 2 at 25: 20 served, then a 429.
+    for _ in 0..20 {
+        assert_eq!(gate.admit(now), Admission::Go);
+        gate.note_served();
+    }
+    assert!(matches!(gate.admit(now), Admission::Wait { .. }));
+    now += spaced;
+    for i in 0..25 {
+        assert_eq!(gate.admit(now), Admission::Go);
+        if i < 20 {
+            gate.note_served();
+        }
+    }
+    assert_eq!(gate.release_pacing(), Some(RateLimit::new(25, secs(1))));
+    gate.hold_until(now, now + secs(1));
+    assert_eq!(gate.admit(now + secs(1)), Admission::Go);
+    assert_eq!(gate.release_pacing(), Some(RateLimit::new(20, secs(1))));
+}
+
+/// A 429 an hour after the last one: what was served in that hour is
+/// counted per hold length, so a lightly used client learns no crawl, and
+/// its release ends after the first window that holds no call.
+#[test]
+fn a_hold_after_a_quiet_spell_learns_no_crawl() {
     let gate = Gate::new(true, None);
     let t0 = t0();
     for _ in 0..50 {
@@ -332,25 +366,41 @@ fn a_hold_after_a_quiet_spell_learns_nothing() {
     }
     let later = t0 + secs(3600);
     gate.hold_until(later, later + secs(1));
-    assert_eq!(gate.admit(later + secs(1)), Admission::Go);
+    for _ in 0..30 {
+        assert_eq!(gate.admit(later + secs(1)), Admission::Go);
+    }
+    assert_eq!(gate.release_pacing(), Some(RateLimit::new(30, secs(1))));
+    // Two windows later, with no call held in between: over.
+    assert_eq!(gate.admit(later + secs(4)), Admission::Go);
     assert_eq!(gate.release_pacing(), None);
     for _ in 0..100 {
-        assert_eq!(gate.admit(later + secs(1)), Admission::Go);
+        assert_eq!(gate.admit(later + secs(4)), Admission::Go);
     }
 }
 
-/// A zero-length hold (`Retry-After: 0`) gives no window to learn from.
+/// A zero-length hold (`Retry-After: 0`) gives no window, and a hold with
+/// nothing served since the count began gives no rate: neither starts a
+/// release, and neither replaces one.
 #[test]
-fn a_zero_length_hold_learns_nothing() {
+fn a_hold_of_no_length_or_no_count_changes_nothing() {
     let gate = Gate::new(true, None);
     let t0 = t0();
-    gate.note_served();
-    gate.hold_until(t0, t0);
-    assert_eq!(gate.admit(t0), Admission::Go);
-    gate.note_served();
-    gate.hold_until(t0 + secs(1), t0 + secs(2));
-    assert_eq!(gate.admit(t0 + secs(2)), Admission::Go);
+    gate.hold_until(t0, t0 + secs(1));
+    assert_eq!(gate.admit(t0 + secs(1)), Admission::Go);
     assert_eq!(gate.release_pacing(), None);
+    gate.note_served();
+    gate.hold_until(t0 + secs(1), t0 + secs(1));
+    assert_eq!(gate.admit(t0 + secs(1)), Admission::Go);
+    assert_eq!(gate.release_pacing(), None);
+    // The served one is still counted by the next hold with a length.
+    gate.note_served();
+    gate.hold_until(t0 + secs(2), t0 + secs(3));
+    assert_eq!(gate.admit(t0 + secs(3)), Admission::Go);
+    assert_eq!(gate.release_pacing(), Some(RateLimit::new(2, secs(1))));
+    // A hold with nothing served in the window leaves that release as it is.
+    gate.hold_until(t0 + secs(3), t0 + secs(4));
+    assert_eq!(gate.admit(t0 + secs(4)), Admission::Go);
+    assert_eq!(gate.release_pacing(), Some(RateLimit::new(2, secs(1))));
 }
 
 /// Pacing windows are kept between a millisecond and a day: neither zero
