@@ -477,7 +477,7 @@ struct Release {
 impl Release {
     fn new(limit: RateLimit, now: Instant) -> Self {
         Self {
-            step: limit.requests().div_ceil(4),
+            step: limit.requests().div_ceil(8),
             pacer: Pacer::new(limit),
             window_began: now,
             held: false,
@@ -486,8 +486,9 @@ impl Release {
 
     fn grow(&mut self, now: Instant) {
         let limit = self.pacer.limit;
-        self.pacer.limit = RateLimit::new(limit.requests().saturating_add(self.step), limit.window());
-        self.step = self.step.saturating_mul(2);
+        self.pacer.limit =
+            RateLimit::new(limit.requests().saturating_add(self.step), limit.window());
+        self.step = self.step.saturating_add(self.step.div_ceil(2));
         self.window_began = now;
         self.held = false;
     }

@@ -625,8 +625,13 @@ impl<O: Operation> Call<O> {
             }
             Err(error) => error,
         };
-        let timing = timing();
-        self.hold_gate(&error, &timing);
+        let mut timing = timing();
+        if self.hold_gate(&error, &timing) {
+            // The gate now holds every call until the moment the server
+            // named and then releases them at its rate: this call comes
+            // back at that moment like the others, not later by a jitter.
+            timing.jitter = 0.0;
+        }
         if let Some(wait) = self.policy.decide(
             self.operation.idempotency(),
             &error,
@@ -651,9 +656,11 @@ impl<O> Call<O> {
     /// until the moment the server named; a 503's hold, and the hold of a
     /// reply not in Clerk's error shape, for at most
     /// [`max_retry_after`](RetryPolicy::max_retry_after).
-    fn hold_gate(&self, error: &Error, timing: &Timing) {
+    ///
+    /// Returns whether the gate now holds.
+    fn hold_gate(&self, error: &Error, timing: &Timing) -> bool {
         let Some((gate, started)) = &self.gate else {
-            return;
+            return false;
         };
         let refused = matches!(
             error.status(),
@@ -663,10 +670,10 @@ impl<O> Call<O> {
             if !refused && error.status().is_some() {
                 gate.note_served();
             }
-            return;
+            return false;
         };
         let Some(now) = started.checked_add(timing.elapsed) else {
-            return;
+            return false;
         };
         // A 503's Retry-After may come from any proxy on the way, and so may
         // any reply not in Clerk's error shape: it holds the client no
@@ -677,9 +684,11 @@ impl<O> Call<O> {
         if error.status() == Some(StatusCode::SERVICE_UNAVAILABLE) || !error.is_from_clerk() {
             hold = hold.min(self.policy.max_retry_after());
         }
-        if let Some(until) = now.checked_add(hold) {
-            gate.hold_until(now, until);
-        }
+        let Some(until) = now.checked_add(hold) else {
+            return false;
+        };
+        gate.hold_until(now, until);
+        gate.holds()
     }
 }
 

@@ -252,7 +252,8 @@ mod tests {
         }
         assert_eq!(limiter.admit(start + 5 * MS), Err(1));
         // Taking more than the limit refuses everything while it lasts.
-        let mut limiter = Limiter::new(RateLimit::new(3, 1000 * MS).with_other_tenant(5, 1500 * MS));
+        let mut limiter =
+            Limiter::new(RateLimit::new(3, 1000 * MS).with_other_tenant(5, 1500 * MS));
         assert_eq!(limiter.admit(t0), Err(1));
         assert_eq!(limiter.admit(t0 + 1000 * MS), Err(1));
         assert_eq!(limiter.admit(t0 + 2000 * MS), Ok(()));
