@@ -7,21 +7,65 @@
 //! earns one 429 per call in flight; a [`Gate`] lets the first one speak for
 //! all of them.
 //!
-//! Two things live in a gate, both pure state fed the time by the adapter:
+//! Three things live in a gate, all pure state fed the time by the adapter:
 //!
 //! - **The hold** (on by default, [`Config::with_rate_limit_gate`]): when a
 //!   reply says "not before T" (a 429, or a 503 with `Retry-After`), every
 //!   call of the client and its clones holds its next attempt, first
-//!   attempts included, until T.
+//!   attempts included, until T. Clerk's own 429 holds as long as it says
+//!   (a day at most); a 503's hold, and the hold of any reply not in
+//!   Clerk's error shape (a proxy's HTML 429 with `Retry-After: 86400`, say),
+//!   lasts at most the policy's [`max_retry_after`]. (Tests:
+//!   `a_429_holds_every_call_of_the_gate`,
+//!   `a_503_holds_no_longer_than_the_policy_waits`,
+//!   `a_429_not_from_clerk_holds_no_longer_than_the_policy_waits`; scenario
+//!   `proxy_429_holds_no_longer_than_the_policy`.)
+//! - **The release** (with the hold): after a hold, the waiting calls go at
+//!   the rate the server showed, not all at once; the rule is below.
 //! - **Pacing** (off by default, [`Config::with_pacing`]): at most N
 //!   requests started in any window of the given length, so a burst stays
-//!   under the limit instead of running into it.
+//!   under the limit instead of running into it. Pacing set in the
+//!   configuration replaces the release.
 //!
 //! A call asks the gate before every attempt ([`Call::admit`]); an answer
 //! to wait reserves nothing (no start is counted, no slot held), so a call
-//! dropped while it waits leaves nothing behind. The adapters share one gate across a client's
-//! clones; its lock is held for a few comparisons, never across an await or
-//! a sleep.
+//! dropped while it waits leaves nothing behind. The adapters share one
+//! gate across a client's clones; its lock is held for a few comparisons,
+//! never across an await or a sleep.
+//!
+//! # The release
+//!
+//! When a hold ends, the gate lets calls through at the rate the server
+//! showed: per hold length (the hold's start to its end, which for Clerk's
+//! 429 is the rest of its window), as many as the server served since the
+//! count began, the count beginning at the previous hold's end or at the
+//! start of the release's current window. Each window of the release that
+//! holds a call back raises the rate by a step: the first step is an eighth
+//! of the learned rate (at least 1), and each next step is half as large
+//! again as the one before. The first window that holds no call ends the
+//! release, and every call goes. A new hold during the release learns
+//! again, from what the server served in the window it ended. A hold of no
+//! length (`Retry-After: 0`), or one with nothing served since the count
+//! began, changes nothing.
+//!
+//! So the release cannot get stuck: once the server stops refusing, the
+//! rate grows by at least 2 × (1.5ⁿ − 1) in n windows, until it is above
+//! what the callers ask for (and the release ends) or above the server's
+//! limit (and a 429 teaches the limit again). Like TCP's congestion window
+//! after a loss, and the AWS SDKs' adaptive retry mode after a throttle,
+//! the rate drops to what the server served and climbs back by probing.
+//! The steps start small because a probe past the limit costs a 429 for
+//! each call sent past it, and each 429 spends one of that call's attempts;
+//! they grow geometrically so that a client squeezed to a tenth of the
+//! limit by another user of the key is back at the whole limit a handful of
+//! windows after the squeeze ends. (Tests:
+//! `a_release_lets_through_what_the_server_served_then_grows`,
+//! `a_hold_during_a_release_learns_the_window_it_ended`,
+//! `a_hold_of_no_length_or_no_count_changes_nothing`, the property
+//! `throughput_recovers_once_refusals_stop`, the simulations
+//! `a_simulated_burst_at_the_limit_meets_its_targets` and
+//! `a_simulated_squeeze_recovers`, in `tests/it/gate.rs`; scenarios
+//! `burst_at_the_rate_limit_completes` and `a_squeezed_burst_recovers`.)
 //!
 //! # Pacing is a share you choose
 //!
@@ -35,6 +79,7 @@
 //!
 //! [`Config::with_rate_limit_gate`]: crate::Config::with_rate_limit_gate
 //! [`Config::with_pacing`]: crate::Config::with_pacing
+//! [`max_retry_after`]: crate::RetryPolicy::max_retry_after
 //! [`Call::admit`]: crate::Call::admit
 
 use std::collections::VecDeque;
@@ -139,9 +184,9 @@ pub enum HoldReason {
     /// The client's pacing has started as many requests as the window
     /// allows.
     Pacing,
-    /// After a hold, the gate lets through about as many requests per
-    /// window as the server served in the last one, rather than all the
-    /// waiting calls at once.
+    /// After a hold, the gate lets the waiting calls through at the rate
+    /// the server showed, growing each window, rather than all at once
+    /// (see [the release](crate::gate#the-release)).
     Release,
 }
 
@@ -181,19 +226,12 @@ pub enum Admission {
 /// # After a hold
 ///
 /// When a hold ends, letting every waiting call through at once would
-/// spend the new window in one go and earn 429s for the rest, window after
-/// window. So when a hold ends close after the previous one (the time
-/// between their ends within twice this hold's length: the client is
-/// pressing against the limit), the gate releases the waiting calls at the
-/// rate the server showed: as many per window as it served between the two
-/// ends (every reply that was not a refusal counts, which the gate learns
-/// through [`note_served`](Self::note_served)), the window being the time
-/// between them. The rate is what the server served while the client kept
-/// it busy, so it is the client's share of the limit as it stands; each new
-/// hold learns again. After a quiet spell nothing is learned and a hold
-/// ends by letting every call go. The release pacing ends once three of
-/// its windows pass with no call held by it. Pacing set in the
-/// configuration replaces it.
+/// spend the new window in one go and earn 429s for the rest. So the gate
+/// releases the calls at the rate the server showed, and raises that rate
+/// each window it holds a call back, until a window holds none: the rule,
+/// in full, is in the [module docs](crate::gate#the-release).
+/// [`release_pacing`](Self::release_pacing) shows the rate while a release
+/// lasts. Pacing set in the configuration replaces the release.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -463,7 +501,9 @@ impl State {
 }
 
 /// The release after a hold: a rate per window that grows by a step each
-/// window it holds a call, the step doubling each time.
+/// window it holds a call; the first step an eighth of the learned rate
+/// (at least 1: `RateLimit` keeps at least 1 request), each next one half
+/// as large again.
 struct Release {
     pacer: Pacer,
     /// What the rate grows by at the end of this window.

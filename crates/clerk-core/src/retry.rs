@@ -49,6 +49,16 @@
 //! hot loop), and spread by jitter, so that many workers told the same
 //! moment (Clerk limits per instance: every process using one key shares
 //! the limit) do not all come back at once.
+//!
+//! Behind a client's rate-limit gate that holds (the default, see
+//! [`gate`](crate::gate)), a refusal that holds the gate is retried after
+//! `max(retry_after, b)`, without the jitter: the gate holds every call of
+//! the client until that moment and then releases them at its rate, and a
+//! refused call coming back a jitter after the calls that waited at the
+//! gate would lose each release window to them, until a probe of the
+//! release refused it a last time (the simulation
+//! `a_simulated_burst_at_the_limit_meets_its_targets` in
+//! `tests/it/gate.rs` fails with the jitter kept).
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -210,7 +220,8 @@ impl RetryPolicy {
 
     /// The wait after a reply that said `Retry-After: hint`, for the
     /// `retry`-th retry: `max(hint, b) + jitter × b/2`, where `b` is the
-    /// backoff before jitter (see the [module docs](self)).
+    /// backoff before jitter (see the [module docs](self); a call behind a
+    /// holding gate passes a jitter of 0).
     ///
     /// ```
     /// use std::time::Duration;
