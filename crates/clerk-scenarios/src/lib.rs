@@ -508,8 +508,9 @@ pub fn rate_limited_until_cap<D: Driver>() {
 /// it on, the second call would be held without sending (see
 /// [`rate_limit_gate_past_the_policy_ends_calls_at_once`]).
 ///
-/// Checked to fail without what it pins: with `with_max_retry_after` at an
-/// hour the create waits its 120 s out.
+/// Checked to fail without what it pins: with `with_max_retry_after`,
+/// `with_max_total_wait` and `with_max_elapsed` raised past 120 s the
+/// create waits its 120 s out.
 pub fn retry_after_over_cap<D: Driver>() {
     let mock = MockServer::start();
     let user = mock.create_user();
