@@ -46,7 +46,8 @@
 //! release, and every call goes. A new hold during the release learns
 //! again, from what the server served in the window it ended. A hold of no
 //! length (`Retry-After: 0`), or one with nothing served since the count
-//! began, changes nothing.
+//! began, teaches nothing: a release keeps its rate and starts its window
+//! again at the hold's end.
 //!
 //! So the release cannot get stuck: once the server stops refusing, the
 //! rate grows by at least 2 × (1.5ⁿ − 1) in n windows, until it is above
@@ -61,7 +62,7 @@
 //! windows after the squeeze ends. (Tests:
 //! `a_release_lets_through_what_the_server_served_then_grows`,
 //! `a_hold_during_a_release_learns_the_window_it_ended`,
-//! `a_hold_of_no_length_or_no_count_changes_nothing`, the property
+//! `a_hold_of_no_length_or_no_count_teaches_nothing`, the property
 //! `throughput_recovers_once_refusals_stop`, the simulations
 //! `a_simulated_burst_at_the_limit_meets_its_targets` and
 //! `a_simulated_squeeze_recovers`, in `tests/it/gate.rs`; scenarios
@@ -459,13 +460,17 @@ impl State {
     /// lets through, per hold length, as many calls as the server served
     /// since the count began (the last hold's end, or the start of the
     /// release's window). A hold of no length (`Retry-After: 0`) says
-    /// nothing of a window, and a count of none nothing of a rate: either
-    /// changes nothing.
+    /// nothing of a window, and a count of none nothing of a rate: after
+    /// either, a release keeps its rate and starts its window again.
     fn release_at(&mut self, ended: Instant, served: u64) {
         let began = self.hold_began.take().unwrap_or(ended);
         let length = ended.saturating_duration_since(began);
         let count = served.saturating_sub(self.counted_from);
         if length.is_zero() || count == 0 {
+            if let Some(release) = &mut self.release {
+                release.window_began = release.window_began.max(ended);
+                release.held = false;
+            }
             return;
         }
         self.counted_from = served;

@@ -462,9 +462,10 @@ fn a_hold_after_a_quiet_spell_learns_no_crawl() {
 
 /// A zero-length hold (`Retry-After: 0`) gives no window, and a hold with
 /// nothing served since the count began gives no rate: neither starts a
-/// release, and neither replaces one.
+/// release, and a release keeps its rate through either, its window
+/// starting again at the hold's end.
 #[test]
-fn a_hold_of_no_length_or_no_count_changes_nothing() {
+fn a_hold_of_no_length_or_no_count_teaches_nothing() {
     let gate = Gate::new(true, None);
     let t0 = t0();
     gate.hold_until(t0, t0 + secs(1));
@@ -479,10 +480,21 @@ fn a_hold_of_no_length_or_no_count_changes_nothing() {
     gate.hold_until(t0 + secs(2), t0 + secs(3));
     assert_eq!(gate.admit(t0 + secs(3)), Admission::Go);
     assert_eq!(gate.release_pacing(), Some(RateLimit::new(2, secs(1))));
-    // A hold with nothing served in the window leaves that release as it is.
-    gate.hold_until(t0 + secs(3), t0 + secs(4));
-    assert_eq!(gate.admit(t0 + secs(4)), Admission::Go);
+    // A hold with nothing served in the window, longer than the window,
+    // leaves that release's rate as it is; its window starts again at the
+    // hold's end.
+    let end = t0 + secs(6);
+    gate.hold_until(t0 + secs(3), end);
+    assert_eq!(gate.admit(end), Admission::Go);
+    assert_eq!(gate.admit(end), Admission::Go);
     assert_eq!(gate.release_pacing(), Some(RateLimit::new(2, secs(1))));
+    assert_eq!(
+        gate.admit(end),
+        Admission::Wait {
+            until: end + Duration::from_millis(1020),
+            reason: HoldReason::Release
+        }
+    );
 }
 
 /// Pacing windows are kept between a millisecond and a day: neither zero
