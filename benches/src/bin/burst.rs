@@ -12,6 +12,17 @@
 //! Contenders: `ureq`, `reqwest`, `async-std` (each `alone`, `gate`,
 //! `paced`) and `clerk-rs`; by default all of them. Prints one Markdown row
 //! per run.
+//!
+//! `squeeze=TAKEN:MS` adds another user of the key: it takes TAKEN requests
+//! of every window that begins in the first MS milliseconds, then stops
+//! (clerk-mock's `RateLimit::with_other_tenant`). The ideal is then the
+//! time the burst needs with what is left: `LIMIT - TAKEN` per window while
+//! the other user lasts, LIMIT after. The squeeze in BENCHMARKS.md:
+//!
+//! ```sh
+//! cargo run --release --manifest-path benches/Cargo.toml --bin burst -- \
+//!     200 32 20 1000 squeeze=18:4000 reqwest-gate async-std-gate
+//! ```
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,17 +60,30 @@ fn main() {
     let k = num(1, 32) as usize;
     let limit = num(2, 20) as u32;
     let window = Duration::from_millis(num(3, 1000));
+    let squeeze: Option<(u32, Duration)> = args
+        .iter()
+        .find_map(|a| a.strip_prefix("squeeze="))
+        .map(|s| {
+            let (taken, ms) = s.split_once(':').expect("squeeze=TAKEN:MS");
+            let taken = taken.parse().expect("squeeze=TAKEN:MS");
+            let ms = ms.parse().expect("squeeze=TAKEN:MS");
+            (taken, Duration::from_millis(ms))
+        });
     let named: Vec<&str> = args
         .iter()
         .skip(4)
         .map(String::as_str)
-        .filter(|a| a.parse::<u64>().is_err())
+        .filter(|a| a.parse::<u64>().is_err() && !a.starts_with("squeeze="))
         .collect();
     let wanted = |name: &str| named.is_empty() || named.iter().any(|w| name.starts_with(w));
-    let ideal = window.mul_f64(n as f64 / f64::from(limit));
+    let ideal = ideal_time(n, limit, window, squeeze);
     println!(
-        "N = {n}, K = {k} in flight, limit {limit} per {} ms; ideal {:.1} s",
+        "N = {n}, K = {k} in flight, limit {limit} per {} ms{}; ideal {:.1} s",
         window.as_millis(),
+        squeeze.map_or(String::new(), |(taken, lasting)| format!(
+            ", another user taking {taken} per window for the first {} ms",
+            lasting.as_millis()
+        )),
         ideal.as_secs_f64()
     );
     println!("| contender | succeeded | failed | 429s served | wall | wall / ideal |");
@@ -88,7 +112,7 @@ fn main() {
         if !wanted(&format!("{short}-{mode:?}").to_lowercase()) && !wanted(short) {
             continue;
         }
-        let mock = limited_mock(limit, window);
+        let mock = limited_mock(limit, window, squeeze);
         let users: Vec<String> = (0..n).map(|_| mock.create_user()).collect();
         let mut config = Config::new(mock.secret_key())
             .and_then(|c| c.with_base_url(&mock.base_url()))
@@ -106,18 +130,39 @@ fn main() {
         report(&label, &mock, &run, ideal, n);
     }
     if wanted("clerk-rs") {
-        let mock = limited_mock(limit, window);
+        let mock = limited_mock(limit, window, squeeze);
         let users: Vec<String> = (0..n).map(|_| mock.create_user()).collect();
         let run = run_clerk_rs(&mock, users, k);
         report("clerk-rs", &mock, &run, ideal, n);
     }
 }
 
-fn limited_mock(limit: u32, window: Duration) -> MockServer {
+fn limited_mock(limit: u32, window: Duration, squeeze: Option<(u32, Duration)>) -> MockServer {
+    let mut rate = clerk_mock::RateLimit::new(limit, window);
+    if let Some((taken, lasting)) = squeeze {
+        rate = rate.with_other_tenant(taken, lasting);
+    }
     MockServer::builder()
-        .rate_limit(clerk_mock::RateLimit::new(limit, window))
+        .rate_limit(rate)
         .max_connections(4096)
         .start()
+}
+
+/// The time N creates need at the most the server lets this client have:
+/// whole windows at `limit - taken` while the other user lasts, then
+/// `limit` per window.
+fn ideal_time(n: usize, limit: u32, window: Duration, squeeze: Option<(u32, Duration)>) -> Duration {
+    let mut left = n as f64;
+    let mut windows = 0.0;
+    if let Some((taken, lasting)) = squeeze {
+        let squeezed = f64::from(limit.saturating_sub(taken));
+        let count = (lasting.as_secs_f64() / window.as_secs_f64()).ceil();
+        let served = (squeezed * count).min(left);
+        left -= served;
+        windows += if left > 0.0 { count } else { served / squeezed.max(1.0) };
+    }
+    windows += left / f64::from(limit);
+    window.mul_f64(windows)
 }
 
 fn report(label: &str, mock: &MockServer, run: &Run, ideal: Duration, n: usize) {

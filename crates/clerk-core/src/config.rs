@@ -204,10 +204,15 @@ impl Config {
         self
     }
 
-    /// Turns the client-wide rate-limit hold on (the default) or off: when a
+    /// Turns the client-wide rate-limit gate on (the default) or off: when a
     /// reply says "not before T" (a 429, or a 503 with `Retry-After`), every
     /// call of the client and its clones holds its next attempt until T,
-    /// instead of each earning its own 429. See [`Gate`](crate::Gate).
+    /// instead of each earning its own 429, and then goes at the rate the
+    /// server showed, a rate that grows each window until no call waits for
+    /// it ([the release](crate::gate#the-release)). A 503's hold, and that of
+    /// a reply not in Clerk's error shape, lasts at most the policy's
+    /// [`max_retry_after`](crate::RetryPolicy::max_retry_after). Off, each
+    /// call meets the limit on its own. See [`Gate`](crate::Gate).
     #[must_use]
     pub fn with_rate_limit_gate(mut self, on: bool) -> Self {
         self.rate_limit_gate = on;

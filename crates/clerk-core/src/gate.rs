@@ -7,21 +7,66 @@
 //! earns one 429 per call in flight; a [`Gate`] lets the first one speak for
 //! all of them.
 //!
-//! Two things live in a gate, both pure state fed the time by the adapter:
+//! Three things live in a gate, all pure state fed the time by the adapter:
 //!
 //! - **The hold** (on by default, [`Config::with_rate_limit_gate`]): when a
 //!   reply says "not before T" (a 429, or a 503 with `Retry-After`), every
 //!   call of the client and its clones holds its next attempt, first
-//!   attempts included, until T.
+//!   attempts included, until T. Clerk's own 429 holds as long as it says
+//!   (a day at most); a 503's hold, and the hold of any reply not in
+//!   Clerk's error shape (a proxy's HTML 429 with `Retry-After: 86400`, say),
+//!   lasts at most the policy's [`max_retry_after`]. (Tests:
+//!   `a_429_holds_every_call_of_the_gate`,
+//!   `a_503_holds_no_longer_than_the_policy_waits`,
+//!   `a_429_not_from_clerk_holds_no_longer_than_the_policy_waits`; scenario
+//!   `proxy_429_holds_no_longer_than_the_policy`.)
+//! - **The release** (with the hold): after a hold, the waiting calls go at
+//!   the rate the server showed, not all at once; the rule is below.
 //! - **Pacing** (off by default, [`Config::with_pacing`]): at most N
 //!   requests started in any window of the given length, so a burst stays
-//!   under the limit instead of running into it.
+//!   under the limit instead of running into it. Pacing set in the
+//!   configuration replaces the release.
 //!
 //! A call asks the gate before every attempt ([`Call::admit`]); an answer
 //! to wait reserves nothing (no start is counted, no slot held), so a call
-//! dropped while it waits leaves nothing behind. The adapters share one gate across a client's
-//! clones; its lock is held for a few comparisons, never across an await or
-//! a sleep.
+//! dropped while it waits leaves nothing behind. The adapters share one
+//! gate across a client's clones; its lock is held for a few comparisons,
+//! never across an await or a sleep.
+//!
+//! # The release
+//!
+//! When a hold ends, the gate lets calls through at the rate the server
+//! showed: per hold length (the hold's start to its end, which for Clerk's
+//! 429 is the rest of its window), as many as the server served since the
+//! count began, the count beginning at the previous hold's end or at the
+//! start of the release's current window. Each window of the release that
+//! holds a call back raises the rate by a step: the first step is an eighth
+//! of the learned rate (at least 1), and each next step is half as large
+//! again as the one before. The first window that holds no call ends the
+//! release, and every call goes. A new hold during the release learns
+//! again, from what the server served in the window it ended. A hold of no
+//! length (`Retry-After: 0`), or one with nothing served since the count
+//! began, teaches nothing: a release keeps its rate and starts its window
+//! again at the hold's end.
+//!
+//! So the release cannot get stuck: once the server stops refusing, the
+//! rate grows by at least 2 × (1.5ⁿ − 1) in n windows, until it is above
+//! what the callers ask for (and the release ends) or above the server's
+//! limit (and a 429 teaches the limit again). Like TCP's congestion window
+//! after a loss, and the AWS SDKs' adaptive retry mode after a throttle,
+//! the rate drops to what the server served and climbs back by probing.
+//! The steps start small because a probe past the limit costs a 429 for
+//! each call sent past it, and each 429 spends one of that call's attempts;
+//! they grow geometrically so that a client squeezed to a tenth of the
+//! limit by another user of the key is back at the whole limit a handful of
+//! windows after the squeeze ends. (Tests:
+//! `a_release_lets_through_what_the_server_served_then_grows`,
+//! `a_hold_during_a_release_learns_the_window_it_ended`,
+//! `a_hold_of_no_length_or_no_count_teaches_nothing`, the property
+//! `throughput_recovers_once_refusals_stop`, the simulations
+//! `a_simulated_burst_at_the_limit_meets_its_targets` and
+//! `a_simulated_squeeze_recovers`, in `tests/it/gate.rs`; scenarios
+//! `burst_at_the_rate_limit_completes` and `a_squeezed_burst_recovers`.)
 //!
 //! # Pacing is a share you choose
 //!
@@ -35,6 +80,7 @@
 //!
 //! [`Config::with_rate_limit_gate`]: crate::Config::with_rate_limit_gate
 //! [`Config::with_pacing`]: crate::Config::with_pacing
+//! [`max_retry_after`]: crate::RetryPolicy::max_retry_after
 //! [`Call::admit`]: crate::Call::admit
 
 use std::collections::VecDeque;
@@ -139,9 +185,9 @@ pub enum HoldReason {
     /// The client's pacing has started as many requests as the window
     /// allows.
     Pacing,
-    /// After a hold, the gate lets through about as many requests per
-    /// window as the server served in the last one, rather than all the
-    /// waiting calls at once.
+    /// After a hold, the gate lets the waiting calls through at the rate
+    /// the server showed, growing each window, rather than all at once
+    /// (see [the release](crate::gate#the-release)).
     Release,
 }
 
@@ -181,19 +227,12 @@ pub enum Admission {
 /// # After a hold
 ///
 /// When a hold ends, letting every waiting call through at once would
-/// spend the new window in one go and earn 429s for the rest, window after
-/// window. So when a hold ends close after the previous one (the time
-/// between their ends within twice this hold's length: the client is
-/// pressing against the limit), the gate releases the waiting calls at the
-/// rate the server showed: as many per window as it served between the two
-/// ends (every reply that was not a refusal counts, which the gate learns
-/// through [`note_served`](Self::note_served)), the window being the time
-/// between them. The rate is what the server served while the client kept
-/// it busy, so it is the client's share of the limit as it stands; each new
-/// hold learns again. After a quiet spell nothing is learned and a hold
-/// ends by letting every call go. The release pacing ends once three of
-/// its windows pass with no call held by it. Pacing set in the
-/// configuration replaces it.
+/// spend the new window in one go and earn 429s for the rest. So the gate
+/// releases the calls at the rate the server showed, and raises that rate
+/// each window it holds a call back, until a window holds none: the rule,
+/// in full, is in the [module docs](crate::gate#the-release).
+/// [`release_pacing`](Self::release_pacing) shows the rate while a release
+/// lasts. Pacing set in the configuration replaces the release.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -224,10 +263,10 @@ pub struct Gate {
 struct Shared {
     /// Whether replies' `Retry-After` hold every call.
     holds: bool,
-    /// True while there may be something to wait for: a hold, or pacing.
-    /// Lets a call skip the lock and the clock when there is not.
+    /// True while there may be something to wait for: a hold, pacing, or a
+    /// release. Lets a call skip the lock and the clock when there is not.
     active: AtomicBool,
-    /// Replies that were not refusals, ever: the release rate is learned
+    /// Replies that were not refusals, ever: the release rate is counted
     /// from it.
     served: AtomicU64,
     state: Mutex<State>,
@@ -237,11 +276,12 @@ struct State {
     hold: Option<Instant>,
     /// When the current hold began.
     hold_began: Option<Instant>,
-    /// When the previous hold ended, `served` then, and how long it was.
-    last_release: Option<(Instant, u64, Duration)>,
+    /// `served` when the current count began: at the last hold's end, or
+    /// when the release's current window began (0: the gate's creation).
+    counted_from: u64,
     /// Pacing from the configuration.
     pacing: Option<Pacer>,
-    /// Pacing learned at the end of a hold, and when it ends.
+    /// The release after a hold, while it lasts.
     release: Option<Release>,
     /// The latest moment seen: the gate's own timeline never runs
     /// backwards, whatever order callers' clock readings arrive in.
@@ -293,7 +333,7 @@ impl Gate {
                 state: Mutex::new(State {
                     hold: None,
                     hold_began: None,
-                    last_release: None,
+                    counted_from: 0,
                     pacing: pacing.map(Pacer::new),
                     release: None,
                     latest: None,
@@ -316,7 +356,7 @@ impl Gate {
 
     /// Asks to start a request at `now`. [`Admission::Go`] counts the start
     /// for pacing; [`Admission::Wait`] counts nothing (it may end a hold
-    /// that is over, or keep release pacing going).
+    /// that is over, or move the release on to its next window).
     pub fn admit(&self, now: Instant) -> Admission {
         let mut state = self.lock();
         let now = state.observe(now);
@@ -331,8 +371,9 @@ impl Gate {
             let served = self.shared.served.load(Ordering::Acquire);
             state.release_at(until, served);
         }
-        if state.release.as_ref().is_some_and(|r| now >= r.ends) {
-            state.release = None;
+        if state.release.is_some() {
+            let served = self.shared.served.load(Ordering::Acquire);
+            state.next_window(now, served);
         }
         let state = &mut *state;
         let (pacer, reason) = match (&mut state.pacing, &mut state.release) {
@@ -342,8 +383,8 @@ impl Gate {
         };
         if let Some(until) = pacer.and_then(|p| p.admit(now)) {
             if let (None, Some(release)) = (&state.pacing, &mut state.release) {
-                // Still more calls than the learned rate: keep releasing.
-                release.held(now);
+                // More calls than the rate: the release keeps going.
+                release.held = true;
             }
             return Admission::Wait { until, reason };
         }
@@ -393,7 +434,8 @@ impl Gate {
         self.lock().pacing.as_ref().map(|p| p.limit)
     }
 
-    /// The release pacing learned after the last hold, while it lasts.
+    /// The release's rate while a release lasts: what the gate lets through
+    /// per window after a hold (see [After a hold](Self#after-a-hold)).
     pub fn release_pacing(&self) -> Option<RateLimit> {
         self.lock().release.as_ref().map(|r| r.pacer.limit)
     }
@@ -414,56 +456,86 @@ impl State {
         now
     }
 
-    /// A hold ends at `ended`, `served` replies served so far. When it
-    /// follows the previous one closely (the time between their ends within
-    /// twice this hold's length: the client is pressing against the limit,
-    /// window after window), what the server served between the two ends
-    /// is what one of its windows holds, and that rate paces the release.
-    /// After a quiet spell nothing is learned, and every call goes.
+    /// A hold ends at `ended`, `served` replies served so far. The release
+    /// lets through, per hold length, as many calls as the server served
+    /// since the count began (the last hold's end, or the start of the
+    /// release's window). A hold of no length (`Retry-After: 0`) says
+    /// nothing of a window, and a count of none nothing of a rate: after
+    /// either, a release keeps its rate and starts its window again.
     fn release_at(&mut self, ended: Instant, served: u64) {
         let began = self.hold_began.take().unwrap_or(ended);
         let length = ended.saturating_duration_since(began);
-        let previous = self.last_release.replace((ended, served, length));
+        let count = served.saturating_sub(self.counted_from);
+        if length.is_zero() || count == 0 {
+            if let Some(release) = &mut self.release {
+                release.window_began = release.window_began.max(ended);
+                release.held = false;
+            }
+            return;
+        }
+        self.counted_from = served;
         if self.pacing.is_some() {
             return;
         }
-        // A hold of no length (`Retry-After: 0`) says nothing of a window.
-        let Some((before, served_then, _)) = previous.filter(|p| !p.2.is_zero()) else {
+        let learned = u32::try_from(count).unwrap_or(u32::MAX);
+        self.release = Some(Release::new(RateLimit::new(learned, length), ended));
+    }
+
+    /// At `now`, after the release's window: ends the release if that
+    /// window held no call (or a whole window passed with none asking),
+    /// and otherwise raises its rate by the next step and starts a new
+    /// window and a new count.
+    fn next_window(&mut self, now: Instant, served: u64) {
+        let Some(release) = &mut self.release else {
             return;
         };
-        let span = ended.saturating_duration_since(before);
-        let count = served.saturating_sub(served_then);
-        if span.is_zero() || span > length.saturating_mul(2) || count == 0 {
+        let window = release.pacer.limit.spaced_window();
+        let Some(end) = release.window_began.checked_add(window) else {
+            return;
+        };
+        if now < end {
             return;
         }
-        let limit = RateLimit::new(u32::try_from(count).unwrap_or(u32::MAX), span);
-        self.release = Some(Release::new(limit, ended));
+        if !release.held || end.checked_add(window).is_none_or(|next| now >= next) {
+            self.release = None;
+            return;
+        }
+        release.grow(now);
+        self.counted_from = served;
     }
 }
 
-/// Release pacing: a learned rate, ended three quiet windows after a call
-/// last waited for it.
+/// The release after a hold: a rate per window that grows by a step each
+/// window it holds a call; the first step an eighth of the learned rate
+/// (at least 1: `RateLimit` keeps at least 1 request), each next one half
+/// as large again.
 struct Release {
     pacer: Pacer,
-    ends: Instant,
+    /// What the rate grows by at the end of this window.
+    step: u32,
+    /// When this window began.
+    window_began: Instant,
+    /// Whether a call waited for the release in this window.
+    held: bool,
 }
 
 impl Release {
     fn new(limit: RateLimit, now: Instant) -> Self {
         Self {
+            step: limit.requests().div_ceil(8),
             pacer: Pacer::new(limit),
-            ends: Self::quiet_end(limit, now),
+            window_began: now,
+            held: false,
         }
     }
 
-    fn quiet_end(limit: RateLimit, now: Instant) -> Instant {
-        now.checked_add(limit.spaced_window().saturating_mul(3))
-            .unwrap_or(now)
-    }
-
-    /// A call was held by the release at `now`.
-    fn held(&mut self, now: Instant) {
-        self.ends = self.ends.max(Self::quiet_end(self.pacer.limit, now));
+    fn grow(&mut self, now: Instant) {
+        let limit = self.pacer.limit;
+        self.pacer.limit =
+            RateLimit::new(limit.requests().saturating_add(self.step), limit.window());
+        self.step = self.step.saturating_add(self.step.div_ceil(2));
+        self.window_began = now;
+        self.held = false;
     }
 }
 

@@ -50,6 +50,16 @@
 //! hot loop), and spread by jitter, so that many workers told the same
 //! moment (Clerk limits per instance: every process using one key shares
 //! the limit) do not all come back at once.
+//!
+//! Behind a client's rate-limit gate that holds (the default, see
+//! [`gate`](crate::gate)), a refusal that holds the gate is retried after
+//! `max(retry_after, b)`, without the jitter: the gate holds every call of
+//! the client until that moment and then releases them at its rate, and a
+//! refused call coming back a jitter after the calls that waited at the
+//! gate would lose each release window to them, until a probe of the
+//! release refused it a last time (the simulation
+//! `a_simulated_burst_at_the_limit_meets_its_targets` in
+//! `tests/it/gate.rs` fails with the jitter kept).
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -211,7 +221,8 @@ impl RetryPolicy {
 
     /// The wait after a reply that said `Retry-After: hint`, for the
     /// `retry`-th retry: `max(hint, b) + jitter × b/2`, where `b` is the
-    /// backoff before jitter (see the [module docs](self)).
+    /// backoff before jitter (see the [module docs](self); a call behind a
+    /// holding gate passes a jitter of 0).
     ///
     /// ```
     /// use std::time::Duration;
@@ -461,8 +472,10 @@ impl<O: Operation> Call<O> {
     /// given to [`admit`](Self::admit) count from.
     ///
     /// Then a 429, or a 503 with `Retry-After`, holds every call of the
-    /// gate until the moment the server named, and [`admit`](Self::admit)
-    /// before each attempt says whether to send.
+    /// gate until the moment the server named (a 503's, or a reply's not in
+    /// Clerk's error shape, for at most
+    /// [`max_retry_after`](RetryPolicy::max_retry_after)), and
+    /// [`admit`](Self::admit) before each attempt says whether to send.
     #[must_use]
     pub fn with_gate(mut self, gate: &Gate, started: Instant) -> Self {
         self.gate = Some((gate.clone(), started));
@@ -641,8 +654,13 @@ impl<O: Operation> Call<O> {
             }
             Err(error) => error,
         };
-        let timing = timing();
-        self.hold_gate(&error, &timing);
+        let mut timing = timing();
+        if self.hold_gate(&error, &timing) {
+            // The gate now holds every call until the moment the server
+            // named and then releases them at its rate: this call comes
+            // back at that moment like the others, not later by a jitter.
+            timing.jitter = 0.0;
+        }
         if let Some(wait) = self.policy.decide(
             self.operation.idempotency(),
             &error,
@@ -664,10 +682,14 @@ impl<O: Operation> Call<O> {
 
 impl<O> Call<O> {
     /// A 429, or a 503 with `Retry-After`, holds every call of the gate
-    /// until the moment the server named.
-    fn hold_gate(&self, error: &Error, timing: &Timing) {
+    /// until the moment the server named; a 503's hold, and the hold of a
+    /// reply not in Clerk's error shape, for at most
+    /// [`max_retry_after`](RetryPolicy::max_retry_after).
+    ///
+    /// Returns whether the gate now holds.
+    fn hold_gate(&self, error: &Error, timing: &Timing) -> bool {
         let Some((gate, started)) = &self.gate else {
-            return;
+            return false;
         };
         let refused = matches!(
             error.status(),
@@ -677,22 +699,25 @@ impl<O> Call<O> {
             if !refused && error.status().is_some() {
                 gate.note_served();
             }
-            return;
+            return false;
         };
         let Some(now) = started.checked_add(timing.elapsed) else {
-            return;
+            return false;
         };
-        // A 503's Retry-After may come from any proxy on the way: it holds
-        // the client no longer than the policy would wait it out. A 429's
-        // holds as long as it says (a day at most): every call sent sooner
-        // would only earn another.
+        // A 503's Retry-After may come from any proxy on the way, and so may
+        // any reply not in Clerk's error shape: it holds the client no
+        // longer than the policy would wait it out. Clerk's own 429 holds
+        // as long as it says (a day at most): every call sent sooner would
+        // only earn another.
         let mut hold = hint.delay_from(timing.now);
-        if error.status() == Some(StatusCode::SERVICE_UNAVAILABLE) {
+        if error.status() == Some(StatusCode::SERVICE_UNAVAILABLE) || !error.is_from_clerk() {
             hold = hold.min(self.policy.max_retry_after());
         }
-        if let Some(until) = now.checked_add(hold) {
-            gate.hold_until(now, until);
-        }
+        let Some(until) = now.checked_add(hold) else {
+            return false;
+        };
+        gate.hold_until(now, until);
+        gate.holds()
     }
 }
 

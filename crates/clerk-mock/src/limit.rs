@@ -29,6 +29,15 @@ use std::time::{Duration, Instant};
 pub struct RateLimit {
     limit: u32,
     window: Duration,
+    other_tenant: Option<OtherTenant>,
+}
+
+/// Another user of the same key: it takes `taken` requests of every window that begins
+/// within `lasting` of the limiter's first request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct OtherTenant {
+    taken: u32,
+    lasting: Duration,
 }
 
 impl RateLimit {
@@ -36,12 +45,14 @@ impl RateLimit {
     pub const DEVELOPMENT: RateLimit = RateLimit {
         limit: 100,
         window: Duration::from_secs(10),
+        other_tenant: None,
     };
 
     /// Clerk's limit for production instances (`sk_live_…` keys): 1000 requests per 10 s.
     pub const PRODUCTION: RateLimit = RateLimit {
         limit: 1000,
         window: Duration::from_secs(10),
+        other_tenant: None,
     };
 
     /// At most `limit` requests per `window`. A `window` shorter than 1 ms counts as 1 ms. A
@@ -53,7 +64,43 @@ impl RateLimit {
         } else {
             window
         };
-        RateLimit { limit, window }
+        RateLimit {
+            limit,
+            window,
+            other_tenant: None,
+        }
+    }
+
+    /// This limit, shared with another user of the key (a batch job, another service) that
+    /// takes `taken` requests of every window beginning within `lasting` of the first
+    /// request the limiter sees, then stops. Windows keep their rule: each begins at the
+    /// first request after the previous one ended, and the other user's requests count as
+    /// made at its start; they are not recorded, and never refused.
+    ///
+    /// ```
+    /// use clerk_mock::RateLimit;
+    /// use std::time::Duration;
+    ///
+    /// // Another user takes all but 2 requests a second for the first 4 s.
+    /// let squeezed = RateLimit::new(20, Duration::from_secs(1))
+    ///     .with_other_tenant(18, Duration::from_secs(4));
+    /// assert_eq!(squeezed.other_tenant(), Some((18, Duration::from_secs(4))));
+    /// assert_eq!(RateLimit::new(20, Duration::from_secs(1)).other_tenant(), None);
+    /// ```
+    #[must_use]
+    pub const fn with_other_tenant(self, taken: u32, lasting: Duration) -> RateLimit {
+        RateLimit {
+            other_tenant: Some(OtherTenant { taken, lasting }),
+            ..self
+        }
+    }
+
+    /// The other user of the key, if any: what it takes of each window, and for how long.
+    pub const fn other_tenant(&self) -> Option<(u32, Duration)> {
+        match self.other_tenant {
+            Some(other) => Some((other.taken, other.lasting)),
+            None => None,
+        }
     }
 
     /// How many requests a window admits.
@@ -81,6 +128,8 @@ struct Window {
 pub(crate) struct Limiter {
     rate: RateLimit,
     current: Option<Window>,
+    /// The first request seen: the other tenant's time counts from it.
+    first: Option<Instant>,
 }
 
 impl Limiter {
@@ -88,6 +137,16 @@ impl Limiter {
         Self {
             rate,
             current: None,
+            first: None,
+        }
+    }
+
+    /// What the other tenant takes of a window beginning at `now`.
+    fn taken_by_others(&mut self, now: Instant) -> u32 {
+        let first = *self.first.get_or_insert(now);
+        match self.rate.other_tenant {
+            Some(other) if now.saturating_duration_since(first) < other.lasting => other.taken,
+            _ => 0,
         }
     }
 
@@ -99,7 +158,7 @@ impl Limiter {
             Some(w) if now.saturating_duration_since(w.start) < self.rate.window => w,
             _ => Window {
                 start: now,
-                admitted: 0,
+                admitted: self.taken_by_others(now),
             },
         };
         if window.admitted < self.rate.limit {
@@ -173,6 +232,31 @@ mod tests {
         assert_eq!(whole_seconds_up(Duration::ZERO), 1);
         assert_eq!(whole_seconds_up(2500 * MS), 3);
         assert_eq!(whole_seconds_up(Duration::from_secs(2)), 2);
+    }
+
+    #[test]
+    fn another_tenant_takes_its_share_of_each_window_while_it_lasts() {
+        let t0 = Instant::now();
+        let rate = RateLimit::new(3, 1000 * MS).with_other_tenant(2, 2500 * MS);
+        let mut limiter = Limiter::new(rate);
+        // Windows beginning at 0 s, 1 s and 2 s: one request each is left.
+        for start in [0, 1000, 2000] {
+            let start = t0 + start * MS;
+            assert_eq!(limiter.admit(start), Ok(()));
+            assert_eq!(limiter.admit(start + 10 * MS), Err(1));
+        }
+        // From 2.5 s on the other tenant has stopped: the whole limit again.
+        let start = t0 + 3000 * MS;
+        for i in 0..3 {
+            assert_eq!(limiter.admit(start + i * MS), Ok(()));
+        }
+        assert_eq!(limiter.admit(start + 5 * MS), Err(1));
+        // Taking more than the limit refuses everything while it lasts.
+        let mut limiter =
+            Limiter::new(RateLimit::new(3, 1000 * MS).with_other_tenant(5, 1500 * MS));
+        assert_eq!(limiter.admit(t0), Err(1));
+        assert_eq!(limiter.admit(t0 + 1000 * MS), Err(1));
+        assert_eq!(limiter.admit(t0 + 2000 * MS), Ok(()));
     }
 
     #[test]

@@ -504,6 +504,9 @@ pub fn invalid_request_not_sent<D: Driver>() {
 }
 
 /// 429 with `Retry-After: 1`: waited out, then success, on both operations.
+///
+/// Checked to fail without what it pins: with `RetryPolicy::never()` the
+/// create ends at its 429.
 pub fn rate_limited_then_success<D: Driver>() {
     let (mock, client, user) = setup::<D>();
     mock.push_fault(Fault::RateLimited {
@@ -525,6 +528,9 @@ pub fn rate_limited_then_success<D: Driver>() {
 }
 
 /// 429 on every attempt: gives up at the attempt cap, and says so.
+///
+/// Checked to fail without what it pins: with `with_max_attempts(4)` the
+/// call makes 4 requests.
 pub fn rate_limited_until_cap<D: Driver>() {
     let (mock, client, user) = setup::<D>();
     mock.push_faults(
@@ -547,6 +553,10 @@ pub fn rate_limited_until_cap<D: Driver>() {
 /// The client-wide gate is off here, so each call meets its own 429; with
 /// it on, the second call would be held without sending (see
 /// [`rate_limit_gate_past_the_policy_ends_calls_at_once`]).
+///
+/// Checked to fail without what it pins: with `with_max_retry_after`,
+/// `with_max_total_wait` and `with_max_elapsed` raised past 120 s the
+/// create waits its 120 s out.
 pub fn retry_after_over_cap<D: Driver>() {
     let mock = MockServer::start();
     let user = mock.create_user();
@@ -592,6 +602,10 @@ pub fn retry_after_over_cap<D: Driver>() {
 /// One call's 429 holds the client's next calls, first attempts included,
 /// until the moment the server named: they wait instead of each earning a
 /// 429 of their own.
+///
+/// Checked to fail without what it pins: its second half runs the same
+/// calls with `with_rate_limit_gate(false)` and sees the second call go at
+/// once; the first half then fails ("the second call did not wait").
 pub fn rate_limit_gate_holds_the_next_calls<D: Driver>() {
     let mock = MockServer::start();
     let user = mock.create_user();
@@ -630,6 +644,9 @@ pub fn rate_limit_gate_holds_the_next_calls<D: Driver>() {
 
 /// A `Retry-After` beyond the policy ends the call at once, and the
 /// client's next call too, without sending: both say when to come back.
+///
+/// Checked to fail without what it pins: with `with_rate_limit_gate(false)`
+/// the held calls are sent ("held calls sent nothing").
 pub fn rate_limit_gate_past_the_policy_ends_calls_at_once<D: Driver>() {
     let (mock, client, user) = setup::<D>();
     mock.push_fault(Fault::RateLimited {
@@ -663,6 +680,10 @@ pub fn rate_limit_gate_past_the_policy_ends_calls_at_once<D: Driver>() {
 
 /// A call cancelled while it waits at the gate sends nothing and leaves
 /// the gate as it was: the next call goes when the hold ends.
+///
+/// Checked to fail without what it pins: with `with_rate_limit_gate(false)`
+/// the cancellable adapters' call is not held ("not held"), and on
+/// clerk-ureq the next call goes early ("went early").
 pub fn cancelled_while_waiting_at_the_gate<D: Driver>() {
     let mock = MockServer::start();
     let user = mock.create_user();
@@ -720,19 +741,92 @@ fn burst<D: Driver>(mock: &MockServer, client: &D::Client, n: usize) -> Duration
     took
 }
 
-/// A burst three times the server's limit per window, all in flight at
-/// once, completes with the default configuration: no call fails, nothing
-/// is minted twice, and the gate keeps the 429s to about one per call held.
+/// A burst four times the server's limit per window, all in flight at
+/// once, completes with the default gate: no call fails, nothing is minted
+/// twice, and after the first window's 429s (30: every call sent before
+/// the first refusal came back) the release lets few more through.
+///
+/// Checked to fail without what it pins: with `with_rate_limit_gate(false)`
+/// every call meets the limit on its own, 10 of the 40 are refused three
+/// times and fail ("a call of the burst failed"). (At 30 creates, which
+/// this row used before, three attempts happen to carry every call through
+/// without the gate.)
 pub fn burst_at_the_rate_limit_completes<D: Driver>() {
     let mock = limited_mock(10);
     let client = D::client(fast_config(&mock));
-    let took = burst::<D>(&mock, &client, 30);
-    assert!(took >= Duration::from_millis(1900), "took {took:?}");
+    let took = burst::<D>(&mock, &client, 40);
+    assert!(took >= Duration::from_millis(2900), "took {took:?}");
     let refused = mock.rate_limited_count();
-    assert!(refused <= 30, "{refused} 429s for 30 creates");
+    assert!(refused <= 40, "{refused} 429s for 40 creates");
+}
+
+/// Another user of the key takes 8 of its 10 requests a second for the
+/// first 2 s, then stops. A burst of 40 creates, all in flight, learns the
+/// squeezed rate (2 a second), and once the other user stops the release
+/// grows back to the whole limit: done within 1.5× the ideal (2 s at 2 a
+/// second, then 36 at 10: 5.6 s), none failed.
+///
+/// Checked to fail without what it pins: with the release's growth taken
+/// out of `Gate` (the rate learned at a hold kept until the next hold) the
+/// burst crawls at 2 a second and took 19.7 s; with
+/// `with_rate_limit_gate(false)` calls fail.
+pub fn a_squeezed_burst_recovers<D: Driver>() {
+    let mock = MockServer::builder()
+        .rate_limit(
+            clerk_mock::RateLimit::new(10, Duration::from_secs(1))
+                .with_other_tenant(8, Duration::from_secs(2)),
+        )
+        .start();
+    let client = D::client(fast_config(&mock));
+    let took = burst::<D>(&mock, &client, 40);
+    assert!(took >= Duration::from_millis(4500), "took {took:?}");
+    assert!(took <= Duration::from_millis(8400), "took {took:?}");
+}
+
+/// A 429 that is not Clerk's (a proxy's HTML page) with `Retry-After: 86400`
+/// holds the client no longer than the policy's `max_retry_after`, like a
+/// 503: the call that met it ends at once, saying when the proxy asked to
+/// come back; the next call waits out the capped hold and succeeds.
+///
+/// Checked to fail without what it pins: without the cap in
+/// `Call::hold_gate` the next call ends at once with `Throttled` (a day's
+/// hold); with `with_rate_limit_gate(false)` it goes at once ("did not
+/// wait").
+pub fn proxy_429_holds_no_longer_than_the_policy<D: Driver>() {
+    let mock = MockServer::start();
+    let user = mock.create_user();
+    let page = "<html><body>Too many requests</body></html>";
+    mock.push_fault(Fault::Raw {
+        bytes: format!(
+            "HTTP/1.1 429 Too Many Requests\r\nretry-after: 86400\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+            page.len()
+        )
+        .into_bytes(),
+    });
+    let client = D::client(
+        fast_config(&mock)
+            .with_retry_policy(RetryPolicy::default().with_max_retry_after(Duration::from_secs(1))),
+    );
+    let start = Instant::now();
+    let e = api_error(D::create(&client, CreateSignInToken::new(&user)));
+    assert!(e.is_rate_limited() && !e.is_from_clerk(), "{e:?}");
+    assert_eq!(e.attempts(), 1);
+    assert_eq!(
+        e.retry_after(),
+        Some(RetryAfter::Delay(Duration::from_secs(86400)))
+    );
+    let token = D::create(&client, CreateSignInToken::new(&user)).expect("create after the hold");
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(950), "did not wait: {took:?}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(token.user_id, user);
+    assert_eq!(mock.requests().len(), 2);
 }
 
 /// Pacing set to the server's limit keeps a burst under it.
+///
+/// Checked to fail without what it pins: with `with_pacing(None)` the
+/// burst meets the limit (20 429s).
 pub fn pacing_keeps_a_burst_under_the_limit<D: Driver>() {
     let mock = limited_mock(10);
     let client = D::client(
@@ -746,6 +840,9 @@ pub fn pacing_keeps_a_burst_under_the_limit<D: Driver>() {
 
 /// `Retry-After: 0` (and a date already past) must not make a hot loop:
 /// each retry waits at least the longest backoff a 5xx would get.
+///
+/// Checked to fail without what it pins: with `with_initial_backoff(ZERO)`
+/// the retries go at once ("retried after").
 pub fn zero_retry_after_is_not_a_hot_loop<D: Driver>() {
     let (mock, client, user) = setup::<D>();
     mock.push_fault(Fault::RateLimited {
@@ -1184,7 +1281,8 @@ macro_rules! scenario_tests {
             zero_retry_after_is_not_a_hot_loop, proxy_404_is_not_clerks_not_found,
             server_text_cannot_forge_log_lines, rate_limit_gate_holds_the_next_calls,
             rate_limit_gate_past_the_policy_ends_calls_at_once, cancelled_while_waiting_at_the_gate,
-            burst_at_the_rate_limit_completes, pacing_keeps_a_burst_under_the_limit,
+            burst_at_the_rate_limit_completes, a_squeezed_burst_recovers,
+            proxy_429_holds_no_longer_than_the_policy, pacing_keeps_a_burst_under_the_limit,
             revoke_503_then_success, create_503_not_retried, create_503_with_retry_after_retried,
             create_retried_when_opted_in, html_502, empty_200, reset_mid_body, truncated_json,
             oversized_body, wrong_content_type, slow_server_times_out, slow_drip_times_out,
