@@ -86,7 +86,6 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-/// The adapter a run uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Runtime {
     /// clerk-ureq, blocking, one thread per call in flight; the host is
@@ -98,7 +97,6 @@ pub(crate) enum Runtime {
     AsyncStd,
 }
 
-/// The two operations.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Create sign-in tokens.
@@ -107,7 +105,6 @@ pub(crate) enum Command {
     Revoke(RevokeArgs),
 }
 
-/// `create`'s arguments.
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("input").required(true).args(["user_id", "user_ids", "email", "emails"])))]
 pub(crate) struct CreateArgs {
@@ -135,7 +132,6 @@ pub(crate) struct CreateArgs {
     pub(crate) org_id: Option<String>,
 }
 
-/// `revoke`'s arguments.
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("input").required(true).args(["token_id", "ids", "from"])))]
 pub(crate) struct RevokeArgs {
@@ -143,11 +139,11 @@ pub(crate) struct RevokeArgs {
     #[arg(value_name = "TOKEN_ID")]
     pub(crate) token_id: Vec<String>,
     /// A file of token ids, one a line (`-` for stdin).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["token_id", "from"])]
+    #[arg(long, value_name = "FILE")]
     pub(crate) ids: Option<PathBuf>,
     /// The JSON Lines output of an earlier bulk create (`-` for stdin):
     /// revoke every token it minted.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["token_id", "ids"])]
+    #[arg(long, value_name = "FILE")]
     pub(crate) from: Option<PathBuf>,
 }
 
@@ -156,19 +152,17 @@ fn parse_rate(text: &str) -> Result<RateLimit, String> {
     let (n, seconds) = text
         .split_once('/')
         .ok_or_else(|| format!("`{text}` is not N/SECONDS, such as 100/10"))?;
-    let n: u32 = n
-        .trim()
-        .parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("`{n}` is not a positive whole number of requests"))?;
-    let seconds: f64 = seconds
-        .trim()
-        .parse()
-        .ok()
-        .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
-        .ok_or_else(|| format!("`{seconds}` is not a number of seconds in (0, 86400]"))?;
-    Ok(RateLimit::new(n, Duration::from_secs_f64(seconds)))
+    let Some(n) = n.trim().parse().ok().filter(|n: &u32| *n > 0) else {
+        return Err(format!("`{n}` is not a positive whole number of requests"));
+    };
+    match seconds.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+            Ok(RateLimit::new(n, Duration::from_secs_f64(s)))
+        }
+        _ => Err(format!(
+            "`{seconds}` is not a number of seconds in (0, 86400]"
+        )),
+    }
 }
 
 #[cfg(test)]

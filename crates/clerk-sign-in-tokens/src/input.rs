@@ -5,7 +5,7 @@
 //! capped: a FIFO, a pipe or a process substitution works like a file.
 //! Nothing here copies an input line into a message: it may hold a ticket.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
@@ -13,49 +13,28 @@ use std::path::Path;
 use serde_json::Value;
 
 /// The longest input line read; a longer one is a bad line.
-pub(crate) const MAX_LINE_BYTES: usize = 64 * 1024;
-
-/// The longest id accepted.
-pub(crate) const MAX_ID_BYTES: usize = 256;
+const MAX_LINE_BYTES: usize = 64 * 1024;
+const MAX_ID_BYTES: usize = 256;
+/// RFC 5321's path limit.
+const MAX_EMAIL_BYTES: usize = 320;
 
 /// How to turn a line into work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LineFormat {
-    /// One id a line with this prefix (`user_`, `sit_`); blank lines and
-    /// `#` comments skipped.
+    /// Ids with this prefix (`user_`, `sit_`); blank lines and `#`
+    /// comments skipped, as with `Emails`.
     Ids(&'static str),
-    /// One email address a line; blank lines and `#` comments skipped.
     Emails,
-    /// An earlier create's records: the token id each one holds; records
-    /// of failures skipped.
+    /// An earlier create's records: the token id each one holds.
     CreatedTokens,
 }
 
-/// One line (or argument) that asks for a call.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Item {
-    /// The line number, or the argument's position, from 1.
-    pub(crate) line: u64,
-    /// The id, or why the line holds none (never the line's text).
-    pub(crate) id: Result<String, String>,
-}
-
-/// The work of a run, in order.
 pub(crate) struct Source {
     reader: Box<dyn BufRead + Send>,
     format: LineFormat,
-    line: u64,
-    buf: Vec<u8>,
-    /// Items of a line that held more than one record.
-    pending: VecDeque<Item>,
-    /// Set once reading failed: the source then ends.
-    pub(crate) failed: Option<io::Error>,
 }
 
 /// Opens `path` once (`-` is stdin).
-///
-/// # Errors
-/// When it cannot be opened.
 pub(crate) fn reader(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
     Ok(if path == Path::new("-") {
         Box::new(BufReader::new(io::stdin()))
@@ -65,31 +44,17 @@ pub(crate) fn reader(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
 }
 
 impl Source {
-    /// Reads `path` (`-` is stdin).
-    ///
-    /// # Errors
-    /// When it cannot be opened.
     pub(crate) fn open(path: &Path, format: LineFormat) -> io::Result<Self> {
-        Ok(Self::new(reader(path)?, format))
+        let reader = reader(path)?;
+        Ok(Self { reader, format })
     }
 
     /// Ids given as arguments, numbered by position.
     pub(crate) fn args(ids: &[String], format: LineFormat) -> Self {
         // One argument a line; a newline inside one makes it a bad line.
         let text: Vec<String> = ids.iter().map(|id| id.replace('\n', "\0")).collect();
-        Self::new(Box::new(io::Cursor::new(text.join("\n"))), format)
-    }
-
-    /// Work read from `reader` line by line.
-    pub(crate) fn new(reader: Box<dyn BufRead + Send>, format: LineFormat) -> Self {
-        Self {
-            reader,
-            format,
-            line: 0,
-            buf: Vec::new(),
-            pending: VecDeque::new(),
-            failed: None,
-        }
+        let reader = Box::new(io::Cursor::new(text.join("\n")));
+        Self { reader, format }
     }
 
     /// The number of items in `path` when counting costs no input: only a
@@ -99,57 +64,45 @@ impl Source {
         if path == Path::new("-") || !std::fs::metadata(path).ok()?.is_file() {
             return None;
         }
-        Some(Self::open(path, format).ok()?.count() as u64)
+        let mut n = 0;
+        Self::open(path, format).ok()?.read(|_, _| {
+            n += 1;
+            true
+        });
+        Some(n)
     }
-}
 
-impl Iterator for Source {
-    type Item = Item;
-
-    fn next(&mut self) -> Option<Item> {
+    /// Hands `each` the work in order, until it returns `false`: the line
+    /// number (or the argument's position) from 1, and the id or why the
+    /// line holds none (never the line's text). The read error that ended
+    /// the input early, if one did.
+    pub(crate) fn read(
+        mut self,
+        mut each: impl FnMut(u64, Result<String, String>) -> bool,
+    ) -> Option<io::Error> {
+        let (mut buf, mut line) = (Vec::new(), 0);
         loop {
-            if let Some(item) = self.pending.pop_front() {
-                return Some(item);
-            }
-            if self.failed.is_some() {
-                return None;
-            }
-            let read = match read_capped_line(&mut self.reader, &mut self.buf) {
-                Ok(Some(read)) => read,
+            match read_capped_line(&mut self.reader, &mut buf) {
+                Ok(Some(_)) => line += 1,
                 Ok(None) => return None,
-                Err(e) => {
-                    self.failed = Some(e);
-                    return None;
-                }
-            };
-            self.line += 1;
-            let line = self.line;
-            let text = self.buf.trim_ascii();
-            if read.too_long {
-                let id = Err(format!("the line is longer than {MAX_LINE_BYTES} bytes"));
-                return Some(Item { line, id });
+                Err(e) => return Some(e),
             }
-            match self.format {
-                LineFormat::Ids(_) | LineFormat::Emails
-                    if text.is_empty() || text.starts_with(b"#") => {}
-                LineFormat::Ids(prefix) => {
-                    return Some(Item {
-                        line,
-                        id: check_id(text, prefix),
-                    });
-                }
-                LineFormat::Emails => {
-                    return Some(Item {
-                        line,
-                        id: check_email(text),
-                    });
-                }
-                LineFormat::CreatedTokens => {
-                    let ids = read_records(text)
-                        .into_iter()
-                        .filter_map(Prior::into_revoke);
-                    self.pending.extend(ids.map(|id| Item { line, id }));
-                }
+            let text = buf.trim_ascii();
+            let ids = match self.format {
+                _ if buf.len() > MAX_LINE_BYTES => vec![Err(format!(
+                    "the line is longer than {MAX_LINE_BYTES} bytes"
+                ))],
+                // A line may hold two records: see `read_records`.
+                LineFormat::CreatedTokens => read_records(text)
+                    .into_iter()
+                    .filter_map(Prior::into_revoke)
+                    .collect(),
+                _ if text.is_empty() || text.starts_with(b"#") => continue,
+                LineFormat::Ids(prefix) => vec![check_id(text, prefix)],
+                LineFormat::Emails => vec![check_email(text)],
+            };
+            if !ids.into_iter().all(|id| each(line, id)) {
+                return None;
             }
         }
     }
@@ -174,9 +127,6 @@ pub(crate) fn check_id(text: &[u8], prefix: &str) -> Result<String, String> {
     }
 }
 
-/// The longest email address accepted (RFC 5321's path limit).
-const MAX_EMAIL_BYTES: usize = 320;
-
 /// An email address as the operator wrote it (one `@`, no spaces or
 /// control characters), or why the text is not one, never quoting it.
 pub(crate) fn check_email(text: &[u8]) -> Result<String, String> {
@@ -199,10 +149,9 @@ pub(crate) fn check_email(text: &[u8]) -> Result<String, String> {
 /// What one line of an earlier run's output says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Prior {
-    /// A blank line.
-    Blank,
-    /// A record of a failure: nothing was minted or settled.
-    Failed,
+    /// A blank line, or the record of a failure: nothing was minted or
+    /// settled.
+    Nothing,
     /// The input is done: it got a token (`token_id`) or was settled.
     /// `keys`: the address (lowercased) and the id, those present.
     Done {
@@ -211,18 +160,18 @@ pub(crate) enum Prior {
     },
     /// A record cut short before it says what became of its input: a
     /// token may have been minted. `keys` as far as they were written.
-    Unknown { keys: Vec<String> },
-    /// Not a record.
+    Unknown {
+        keys: Vec<String>,
+    },
     NotARecord,
 }
 
 impl Prior {
     /// The token id `revoke --from` revokes, or why the record gives none;
-    /// `None` for what needs no call.
+    /// `None` for what needs no call (a settled record holds no token).
     fn into_revoke(self) -> Option<Result<String, String>> {
         match self {
-            // A settled record holds no token: nothing to revoke.
-            Self::Blank | Self::Failed | Self::Done { token_id: None, .. } => None,
+            Self::Nothing | Self::Done { token_id: None, .. } => None,
             Self::Done {
                 token_id: Some(id), ..
             } => Some(check_id(id.as_bytes(), "sit_")),
@@ -241,19 +190,10 @@ impl Prior {
 /// escaped.
 pub(crate) fn read_records(text: &[u8]) -> Vec<Prior> {
     const START: &[u8] = b"{\"line\":";
-    if serde_json::from_slice::<Value>(text).is_ok() {
-        return vec![read_record(text)];
-    }
-    let mut starts: Vec<usize> = text
-        .windows(START.len())
-        .enumerate()
-        .filter(|(i, w)| *i > 0 && *w == START)
-        .map(|(i, _)| i)
-        .collect();
-    starts.insert(0, 0);
-    starts.push(text.len());
-    starts
-        .windows(2)
+    let whole = serde_json::from_slice::<Value>(text).is_ok();
+    let starts = (1..text.len()).filter(|&i| !whole && text[i..].starts_with(START));
+    let cuts: Vec<usize> = [0].into_iter().chain(starts).chain([text.len()]).collect();
+    cuts.windows(2)
         .map(|w| read_record(&text[w[0]..w[1]]))
         .collect()
 }
@@ -264,7 +204,7 @@ pub(crate) fn read_records(text: &[u8]) -> Vec<Prior> {
 /// still counts as minted.
 pub(crate) fn read_record(text: &[u8]) -> Prior {
     if text.trim_ascii().is_empty() {
-        return Prior::Blank;
+        return Prior::Nothing;
     }
     let (record, torn) = match serde_json::from_slice::<Value>(text) {
         Ok(record) => (record, false),
@@ -277,33 +217,24 @@ pub(crate) fn read_record(text: &[u8]) -> Prior {
         return Prior::NotARecord;
     };
     let text = |name| fields.get(name).and_then(Value::as_str);
-    let keys: Vec<String> = [
-        text("email").map(str::to_lowercase),
-        text("id").map(str::to_owned),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let token_id = fields
-        .get("token")
-        .and_then(|t| t.get("id"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let settled = fields.get("settled").is_some_and(|s| !s.is_null());
-    if token_id.is_some() || settled {
-        return if keys.is_empty() {
-            Prior::Unknown { keys }
-        } else {
-            Prior::Done { keys, token_id }
-        };
+    let email = text("email").map(str::to_lowercase);
+    let keys: Vec<String> = email
+        .into_iter()
+        .chain(text("id").map(str::to_owned))
+        .collect();
+    let token = fields.get("token");
+    let token_id = token.and_then(|t| t.get("id")).and_then(Value::as_str);
+    let present = |name| fields.get(name).is_some_and(|v| !v.is_null());
+    match (token_id, present("settled")) {
+        (None, false) if present("error") => Prior::Nothing,
+        (None, false) if torn || token.is_some() => Prior::Unknown { keys },
+        (None, false) => Prior::NotARecord,
+        _ if keys.is_empty() => Prior::Unknown { keys },
+        _ => Prior::Done {
+            keys,
+            token_id: token_id.map(str::to_owned),
+        },
     }
-    if fields.get("error").is_some_and(|e| !e.is_null()) {
-        return Prior::Failed;
-    }
-    if torn || fields.get("token").is_some() {
-        return Prior::Unknown { keys };
-    }
-    Prior::NotARecord
 }
 
 /// A torn JSON record closed at its last complete field: the whole text
@@ -311,34 +242,20 @@ pub(crate) fn read_record(text: &[u8]) -> Prior {
 /// comma inside a string cannot give valid JSON (the string would be left
 /// open), so whatever parses is what was written.
 fn close_torn(text: &[u8]) -> Option<Value> {
-    let cuts = std::iter::once(text.len()).chain(
-        text.iter()
-            .enumerate()
-            .rev()
-            .filter(|(_, b)| **b == b',')
-            .map(|(i, _)| i)
-            .take(32),
-    );
-    for cut in cuts {
-        for close in [&b"}"[..], b"}}"] {
-            let mut candidate = text[..cut].to_vec();
-            candidate.extend_from_slice(close);
-            if let Ok(value) = serde_json::from_slice::<Value>(&candidate) {
-                return Some(value);
-            }
-        }
-    }
-    None
+    let commas = text.iter().enumerate().rev().filter(|(_, b)| **b == b',');
+    let cuts = std::iter::once(text.len()).chain(commas.map(|(i, _)| i).take(32));
+    let closes: [&[u8]; 2] = [b"}", b"}}"];
+    cuts.flat_map(|cut| closes.map(|close| [&text[..cut], close].concat()))
+        .find_map(|candidate| serde_json::from_slice(&candidate).ok())
 }
 
-/// What earlier runs' records show done.
 #[derive(Debug, Default)]
 pub(crate) struct Resume {
     done: HashSet<String>,
 }
 
 impl Resume {
-    /// Whether `key` (an id, or an address compared without case) is done.
+    /// Whether `key` (an id, or an address in any case) is done.
     pub(crate) fn contains(&self, key: &str) -> bool {
         self.done.contains(key) || self.done.contains(&key.to_lowercase())
     }
@@ -347,9 +264,6 @@ impl Resume {
     /// `notes` get line numbers and token ids, never a line's text. A
     /// record cut short before it says what became of its input counts as
     /// done, so that no one gets a second token, and its note says so.
-    ///
-    /// # Errors
-    /// When reading fails.
     pub(crate) fn read(
         &mut self,
         mut reader: impl BufRead,
@@ -357,17 +271,17 @@ impl Resume {
         notes: &mut dyn FnMut(String),
     ) -> io::Result<bool> {
         let (mut buf, mut line, mut torn_tail) = (Vec::new(), 0, false);
-        while let Some(read) = read_capped_line(&mut reader, &mut buf)? {
+        while let Some(newline) = read_capped_line(&mut reader, &mut buf)? {
             line += 1;
-            torn_tail = !read.newline;
+            torn_tail = !newline;
             let torn = serde_json::from_slice::<Value>(&buf).is_err();
-            let priors = if read.too_long {
+            let priors = if buf.len() > MAX_LINE_BYTES {
                 vec![Prior::NotARecord]
             } else {
                 read_records(&buf)
             };
             for prior in priors {
-                match prior {
+                let keys = match prior {
                     Prior::Done { keys, token_id } => {
                         if torn {
                             let token = token_id
@@ -377,66 +291,67 @@ impl Resume {
                                 "{name} line {line}: cut short; its {token} counts as done"
                             ));
                         }
-                        self.done.extend(keys);
+                        keys
                     }
                     Prior::Unknown { keys } if !keys.is_empty() => {
                         notes(format!(
                             "{name} line {line}: cut short before it says whether a token was minted; that input is not called again: check it by hand"
                         ));
-                        self.done.extend(keys);
+                        keys
                     }
                     Prior::Unknown { .. } | Prior::NotARecord => {
                         notes(format!("{name} line {line}: not a whole record: ignored"));
+                        continue;
                     }
-                    Prior::Blank | Prior::Failed => {}
-                }
+                    Prior::Nothing => continue,
+                };
+                self.done.extend(keys);
             }
         }
         Ok(torn_tail)
     }
 }
 
-/// How a line was read.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LineRead {
-    /// It was longer than [`MAX_LINE_BYTES`]: only that much was kept.
-    pub(crate) too_long: bool,
-    /// It ended in `\n` (else the input ended first).
-    pub(crate) newline: bool,
-}
-
-/// Reads one line (without its `\n`) into `buf`, at most
-/// [`MAX_LINE_BYTES`] of it; the rest of a longer line is read and
-/// dropped. `None` at the end of input.
-pub(crate) fn read_capped_line(
-    reader: &mut dyn BufRead,
-    buf: &mut Vec<u8>,
-) -> io::Result<Option<LineRead>> {
+/// Reads one line (without its `\n`) into `buf`; whether it ended in
+/// `\n` (else the input ended first), `None` at the end of input. Of a line
+/// longer than [`MAX_LINE_BYTES`], one byte more is kept and the rest is
+/// read and dropped.
+fn read_capped_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>> {
     buf.clear();
     let cap = MAX_LINE_BYTES as u64 + 1;
     if io::Read::take(&mut *reader, cap).read_until(b'\n', buf)? == 0 {
         return Ok(None);
     }
     let mut newline = buf.pop_if(|b| *b == b'\n').is_some();
-    let too_long = buf.len() > MAX_LINE_BYTES;
-    buf.truncate(MAX_LINE_BYTES);
     let mut rest = Vec::new();
-    while !newline && too_long {
+    while !newline && buf.len() > MAX_LINE_BYTES {
         rest.clear();
         if io::Read::take(&mut *reader, cap).read_until(b'\n', &mut rest)? == 0 {
             break;
         }
         newline = rest.ends_with(b"\n");
     }
-    Ok(Some(LineRead { too_long, newline }))
+    Ok(Some(newline))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    struct Item {
+        line: u64,
+        id: Result<String, String>,
+    }
+
     fn items(text: &[u8], format: LineFormat) -> Vec<Item> {
-        Source::new(Box::new(io::Cursor::new(text.to_vec())), format).collect()
+        let mut items = Vec::new();
+        let reader = Box::new(io::Cursor::new(text.to_vec()));
+        let source = Source { reader, format };
+        source.read(|line, id| {
+            items.push(Item { line, id });
+            true
+        });
+        items
     }
 
     #[test]
@@ -511,7 +426,7 @@ mod tests {
         assert!(seen_done);
         assert_eq!(
             read_record(br#"{"line":2,"id":"user_2","error":{"kind":"api"}}"#),
-            Prior::Failed
+            Prior::Nothing
         );
         assert_eq!(read_record(b"not json"), Prior::NotARecord);
     }

@@ -46,7 +46,7 @@ use clerk_core::{Config, RateLimit};
 
 use crate::args::{Cli, Command};
 use crate::input::{LineFormat, Resume, Source};
-use crate::output::{Format, Sink};
+use crate::output::Sink;
 use crate::run::{Op, Plan};
 
 /// The longest secret-key file read.
@@ -57,28 +57,15 @@ pub fn main() -> ExitCode {
     let (plan, sink) = match prepare(Cli::parse()) {
         Ok(prepared) => prepared,
         Err(message) => {
-            eprintln!("clerk-sign-in-tokens: {message}");
+            note(message);
             return ExitCode::from(2);
         }
     };
-    let signals = AtomicU32::new(0);
-    let handler_sink = Arc::clone(&sink);
-    let handler = ctrlc::set_handler(move || {
-        if signals.fetch_add(1, Ordering::SeqCst) == 0 {
-            handler_sink.interrupt();
-        } else {
-            handler_sink.abort();
-        }
-    });
-    if let Err(e) = handler {
-        eprintln!("clerk-sign-in-tokens: could not install the Ctrl-C handler: {e}");
-        return ExitCode::from(2);
-    }
     match run::run(plan, &sink) {
         Ok(read_error) => ExitCode::from(sink.finish(read_error.as_ref())),
         Err(message) => {
             sink.finish(None);
-            eprintln!("clerk-sign-in-tokens: {message}");
+            note(message);
             ExitCode::FAILURE
         }
     }
@@ -92,18 +79,14 @@ fn note(message: String) {
 /// whether their last line was cut short.
 fn read_previous(path: &Path, flag: &str, resume: &mut Resume) -> Result<bool, String> {
     let name = format!("{flag} {}", path.display());
-    let reader = input::reader(path).map_err(|e| format!("{name}: {e}"))?;
-    resume
-        .read(reader, &name, &mut note)
+    input::reader(path)
+        .and_then(|reader| resume.read(reader, &name, &mut note))
         .map_err(|e| format!("{name}: {e}"))
 }
 
 fn prepare(cli: Cli) -> Result<(Plan, Arc<Sink>), String> {
-    let key = secret_key(cli.secret_key_file.as_deref())?;
-    let config = config_from_env(&key)?;
-    let default_pacing = RateLimit::for_secret_key(&key).divided_among(2);
+    let (config, default_pacing) = config(cli.secret_key_file.as_deref())?;
     let pacing = (!cli.no_pacing).then(|| cli.rate.unwrap_or(default_pacing));
-    drop(key);
     let mut resume = Resume::default();
     let mut mend_torn_line = false;
     if let Some(path) = &cli.resume
@@ -145,49 +128,45 @@ fn prepare(cli: Cli) -> Result<(Plan, Arc<Sink>), String> {
             }
         }
         Command::Revoke(r) => {
-            let op = Op::Revoke {
-                by_hand: r.from.is_none(),
-            };
-            let format = if r.from.is_some() {
-                LineFormat::CreatedTokens
-            } else {
+            let by_hand = r.from.is_none();
+            let format = if by_hand {
                 LineFormat::Ids("sit_")
+            } else {
+                LineFormat::CreatedTokens
             };
-            (op, format, r.ids.or(r.from), r.token_id)
+            (Op::Revoke { by_hand }, format, r.ids.or(r.from), r.token_id)
         }
     };
     let terminal = std::io::stderr().is_terminal();
     let (source, total) = match &path {
-        Some(path) => {
-            let source =
-                Source::open(path, format).map_err(|e| format!("{}: {e}", path.display()))?;
+        Some(path) => (
+            Source::open(path, format).map_err(|e| format!("{}: {e}", path.display()))?,
             // The bar's total, where counting consumes no input.
-            (
-                source,
-                terminal.then(|| Source::count(path, format)).flatten(),
-            )
-        }
+            terminal.then(|| Source::count(path, format)).flatten(),
+        ),
         None => (Source::args(&args, format), Some(args.len() as u64)),
     };
-    let format = if path.is_none() && args.len() == 1 && cli.output.is_none() {
-        Format::Single
-    } else {
-        Format::Records
-    };
-    let sink = Sink::new(
-        out,
-        format,
-        (terminal && format == Format::Records).then_some(total),
-    );
+    let single = path.is_none() && args.len() == 1 && cli.output.is_none();
+    let sink = Sink::new(out, single, (terminal && !single).then_some(total));
     if mend_torn_line {
         sink.end_torn_line();
     }
-    let concurrency = usize::from(cli.concurrency);
+    // The first Ctrl-C stops the run; the second ends the process.
+    let signals = AtomicU32::new(0);
+    let handler_sink = Arc::clone(&sink);
+    ctrlc::set_handler(move || {
+        if signals.fetch_add(1, Ordering::SeqCst) == 0 {
+            handler_sink.interrupt();
+        } else {
+            handler_sink.abort();
+        }
+    })
+    .map_err(|e| format!("could not install the Ctrl-C handler: {e}"))?;
     let plan = Plan {
         op,
         source,
         resume,
-        concurrency,
+        concurrency: usize::from(cli.concurrency),
         pacing,
         runtime: cli.runtime,
         config,
@@ -198,16 +177,9 @@ fn prepare(cli: Cli) -> Result<(Plan, Arc<Sink>), String> {
 /// Whether stdout is the file at `path`.
 #[cfg(unix)]
 fn is_stdout(path: &Path) -> bool {
-    use std::os::fd::AsFd as _;
     use std::os::unix::fs::MetadataExt as _;
-    let stdout = std::io::stdout()
-        .as_fd()
-        .try_clone_to_owned()
-        .and_then(|fd| File::from(fd).metadata());
-    match (stdout, std::fs::metadata(path)) {
-        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
-        _ => false,
-    }
+    let id = |path: &Path| std::fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();
+    id(Path::new("/dev/stdout")).is_some_and(|stdout| id(path) == Some(stdout))
 }
 
 #[cfg(not(unix))]
@@ -215,10 +187,12 @@ fn is_stdout(_path: &Path) -> bool {
     false
 }
 
-/// The secret key from `--secret-key-file` (its first line) or
-/// `CLERK_SECRET_KEY`. Messages never contain it.
-fn secret_key(file: Option<&Path>) -> Result<String, String> {
-    let key = match file {
+/// The configuration and the default pacing (half of Clerk's limit for
+/// the key's kind) from the secret key, `--secret-key-file`'s first line
+/// or `CLERK_SECRET_KEY`, and the optional `CLERK_API_URL`. Messages
+/// never contain the key.
+fn config(key_file: Option<&Path>) -> Result<(Config, RateLimit), String> {
+    let key = match key_file {
         Some(path) => {
             let mut text = String::new();
             File::open(path)
@@ -226,10 +200,8 @@ fn secret_key(file: Option<&Path>) -> Result<String, String> {
                 .map_err(|e| format!("--secret-key-file {}: {e}", path.display()))?;
             let key = text.lines().next().unwrap_or_default().trim().to_owned();
             if key.is_empty() {
-                return Err(format!(
-                    "--secret-key-file {}: the file is empty",
-                    path.display()
-                ));
+                let path = path.display();
+                return Err(format!("--secret-key-file {path}: the file is empty"));
             }
             key
         }
@@ -241,20 +213,17 @@ fn secret_key(file: Option<&Path>) -> Result<String, String> {
     if key.is_empty() {
         return Err("CLERK_SECRET_KEY is not set: export your instance's secret key (sk_test_… or sk_live_…) or pass --secret-key-file FILE".into());
     }
-    Ok(key)
-}
-
-/// A configuration from a secret key and the optional `CLERK_API_URL`.
-fn config_from_env(key: &str) -> Result<Config, String> {
-    let config = Config::new(key)
+    let mut config = Config::new(&key)
         .and_then(|c| {
             c.with_user_agent_suffix(concat!("clerk-sign-in-tokens/", env!("CARGO_PKG_VERSION")))
         })
         .map_err(|e| e.to_string())?;
-    match std::env::var("CLERK_API_URL") {
-        Ok(url) if !url.trim().is_empty() => config
+    if let Ok(url) = std::env::var("CLERK_API_URL")
+        && !url.trim().is_empty()
+    {
+        config = config
             .with_base_url(&url)
-            .map_err(|e| format!("CLERK_API_URL: {e}")),
-        _ => Ok(config),
+            .map_err(|e| format!("CLERK_API_URL: {e}"))?;
     }
+    Ok((config, RateLimit::for_secret_key(&key).divided_among(2)))
 }

@@ -18,15 +18,6 @@ use clerk_core::{Error, ErrorKind, SignInToken};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-/// `Records`: one JSON Lines record per input line and a summary on
-/// stderr. `Single`: the example's form for one call, the token as one
-/// JSON object on stdout or one line on stderr.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Format {
-    Records,
-    Single,
-}
-
 #[derive(Clone, Copy, Debug, Default)]
 struct Counts {
     succeeded: u64,
@@ -58,7 +49,6 @@ pub(crate) struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
-    /// A record of this input line, the rest to be filled in.
     pub(crate) fn at(line: u64, email: Option<&'a str>, id: Option<&'a str>) -> Self {
         Self {
             line,
@@ -72,7 +62,7 @@ impl<'a> Record<'a> {
 /// What a revoke found when the token was already not pending: `state`
 /// is `already_revoked`, `accepted` (the user signed in with it),
 /// `not_pending` (with Clerk's message, which did not name the status) or
-/// `not_found`.
+/// `not_found`; `same_user` marks an address whose user another line mints.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub(crate) struct Settled {
     pub(crate) state: &'static str,
@@ -90,11 +80,7 @@ impl Settled {
     pub(crate) fn from_revoke_error(error: &Error, by_hand: bool) -> Option<Self> {
         let settled = |state, message| Some(Self { state, message });
         if error.is_not_found() {
-            return if by_hand {
-                None
-            } else {
-                settled("not_found", None)
-            };
+            return settled("not_found", None).filter(|_| !by_hand);
         }
         let clerk = error
             .clerk_errors()
@@ -103,11 +89,9 @@ impl Settled {
         if !error.is_from_clerk() {
             return None;
         }
-        let message = if clerk.long_message.is_empty() {
-            &clerk.message
-        } else {
-            &clerk.long_message
-        };
+        let message = Some(&clerk.long_message)
+            .filter(|m| !m.is_empty())
+            .unwrap_or(&clerk.message);
         let lower = message.to_ascii_lowercase();
         let status = lower
             .split_once("status is ")
@@ -158,8 +142,7 @@ impl ErrorRecord {
         }
     }
 
-    /// A failure with no call made (`invalid_input`, …) or none known
-    /// (`panic`).
+    /// A failure with no call made (`invalid_input`, …) or none known.
     pub(crate) fn local(kind: &'static str, message: String) -> Self {
         Self {
             kind,
@@ -171,19 +154,19 @@ impl ErrorRecord {
 
 type StopHook = Box<dyn Fn() + Send + Sync>;
 
-/// Where every result goes. See the module documentation.
 pub(crate) struct Sink {
     /// The output, and the error that broke it.
     output: Mutex<(Box<dyn Write + Send>, Option<io::Error>)>,
     counts: Mutex<Counts>,
-    /// Tokens minted whose records are not written yet (a few: one per
-    /// call in flight at most).
+    /// Tokens minted whose records are not written yet.
     held: Mutex<Vec<String>>,
-    format: Format,
+    /// The example's form for one call: the token as one JSON object on
+    /// stdout, anything else one line on stderr; no summary.
+    single: bool,
     stop: AtomicBool,
     interrupted: AtomicBool,
-    waiting: AtomicBool,
-    progress: Option<ProgressBar>,
+    /// Hidden unless stderr is a terminal and there is more than one call.
+    progress: ProgressBar,
     started: Instant,
     on_stop: Mutex<Vec<StopHook>>,
 }
@@ -194,13 +177,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Sink {
     /// A sink writing to `out`; with a progress bar on stderr when
-    /// `progress` is `Some` (with a total when it is known).
+    /// `progress` is `Some`, with a total when it is known.
     pub(crate) fn new(
         out: Box<dyn Write + Send>,
-        format: Format,
+        single: bool,
         progress: Option<Option<u64>>,
     ) -> Arc<Self> {
-        let progress = progress.map(|total| {
+        let progress = progress.map_or_else(ProgressBar::hidden, |total| {
             let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
             let template = match total {
                 Some(_) => {
@@ -218,10 +201,9 @@ impl Sink {
             output: Mutex::new((out, None)),
             counts: Mutex::default(),
             held: Mutex::default(),
-            format,
+            single,
             stop: AtomicBool::new(false),
             interrupted: AtomicBool::new(false),
-            waiting: AtomicBool::new(false),
             progress,
             started: Instant::now(),
             on_stop: Mutex::default(),
@@ -238,7 +220,6 @@ impl Sink {
         self.stop.load(Ordering::SeqCst)
     }
 
-    /// Start no more calls.
     pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         lock(&self.on_stop).iter().for_each(|hook| hook());
@@ -257,9 +238,8 @@ impl Sink {
     pub(crate) fn interrupt(&self) {
         self.interrupted.store(true, Ordering::SeqCst);
         self.stop();
-        if let Some(bar) = &self.progress {
-            bar.set_message("interrupted: finishing the calls in flight (Ctrl-C again to quit)");
-        }
+        self.progress
+            .set_message("interrupted: finishing the calls in flight (Ctrl-C again to quit)");
     }
 
     fn interrupted(&self) -> bool {
@@ -275,14 +255,11 @@ impl Sink {
         lock(&self.counts).not_started += 1;
     }
 
-    /// A call waits for the rate limit: the bar says so until the next
-    /// result.
+    /// A call waits for the rate limit: the bar says so until the next one.
     pub(crate) fn waiting(&self) {
-        self.waiting.store(true, Ordering::SeqCst);
-        self.refresh_message();
+        self.show(", waiting for the rate limit");
     }
 
-    /// A failed record.
     pub(crate) fn fail(&self, mut record: Record<'_>, error: ErrorRecord) {
         record.error = Some(error);
         self.deliver(&record, false);
@@ -297,28 +274,24 @@ impl Sink {
         if let Some(id) = held {
             lock(&self.held).push(id.clone());
         }
-        let written = match self.format {
-            Format::Records => self.write_json(record),
-            Format::Single => self.print_single(record),
+        let written = match (self.single, record.token) {
+            (true, Some(token)) => self.write_json(token),
+            (true, None) => print_single(record),
+            (false, _) => self.write_json(record),
         };
         if let Some(id) = held {
             lock(&self.held).retain(|h| h != id);
         }
-        {
+        if written {
             let mut c = lock(&self.counts);
-            match record {
-                _ if !written => {}
-                Record { token: Some(_), .. } => c.succeeded += 1,
-                Record {
-                    settled: Some(s), ..
-                } if s.state == "same_user" => c.skipped += 1,
-                Record {
-                    settled: Some(s), ..
-                } => {
+            match (&record.token, &record.settled) {
+                (Some(_), _) => c.succeeded += 1,
+                (None, Some(s)) if s.state == "same_user" => c.skipped += 1,
+                (None, Some(s)) => {
                     c.settled += 1;
                     c.accepted += u64::from(s.state == "accepted");
                 }
-                _ => c.failed += 1,
+                (None, None) => c.failed += 1,
             }
         }
         self.tick();
@@ -326,7 +299,7 @@ impl Sink {
     }
 
     /// A token whose record could not be written, named on stderr with
-    /// what became of it (revoked by the run, or not).
+    /// what became of it.
     pub(crate) fn undelivered(&self, line: u64, token_id: &str, revoke: Result<(), &Error>) {
         lock(&self.counts).undelivered += 1;
         let fate = match revoke {
@@ -338,41 +311,6 @@ impl Sink {
         eprintln!(
             "clerk-sign-in-tokens: input line {line}: token {token_id} was minted but its record could not be written: {fate}"
         );
-    }
-
-    /// The example's form: the token as one JSON object on stdout, else
-    /// one line on stderr.
-    fn print_single(&self, record: &Record<'_>) -> bool {
-        if let Some(token) = record.token {
-            return self.write_json(token);
-        }
-        let line = match (&record.settled, &record.error) {
-            (Some(settled), _) => {
-                let state = settled.state.replace('_', " ");
-                let message = settled
-                    .message
-                    .as_deref()
-                    .unwrap_or_default()
-                    .escape_debug();
-                format!("{} {state} {message}", record.id.unwrap_or_default())
-            }
-            (_, Some(e)) if e.kind == "invalid_input" => {
-                format!("argument {}: {}", record.line, e.message)
-            }
-            (_, Some(e)) if e.kind == "not_found" || e.kind == "ambiguous" => e.message.clone(),
-            (_, Some(e)) => match e.attempts {
-                0 | 1 => format!(
-                    "{} ({} attempt{})",
-                    e.message,
-                    e.attempts,
-                    if e.attempts == 1 { "" } else { "s" }
-                ),
-                _ => e.message.clone(),
-            },
-            (None, None) => return true,
-        };
-        eprintln!("clerk-sign-in-tokens: {}", line.trim_end());
-        true
     }
 
     fn write_json(&self, value: &impl Serialize) -> bool {
@@ -396,23 +334,14 @@ impl Sink {
     }
 
     fn tick(&self) {
-        if let Some(bar) = &self.progress {
-            self.waiting.store(false, Ordering::SeqCst);
-            bar.inc(1);
-            self.refresh_message();
-        }
+        self.progress.inc(1);
+        self.show("");
     }
 
-    fn refresh_message(&self) {
-        let Some(bar) = &self.progress else { return };
+    fn show(&self, waiting: &str) {
         if !self.interrupted() {
-            let waiting = self.waiting.load(Ordering::SeqCst);
-            let waiting = if waiting {
-                ", waiting for the rate limit"
-            } else {
-                ""
-            };
-            bar.set_message(format!("{}{waiting}", self.counts_text()));
+            let counts = self.counts_text();
+            self.progress.set_message(format!("{counts}{waiting}"));
         }
     }
 
@@ -420,22 +349,22 @@ impl Sink {
     fn counts_text(&self) -> String {
         let c = *lock(&self.counts);
         let mut line = format!("{} succeeded, {} failed", c.succeeded, c.failed);
-        let mut part = |n: u64, text: String| {
+        let accepted = format!("({} accepted: signed in with)", c.accepted);
+        for (n, text) in [
+            (c.settled, format!("already not pending {accepted}")),
+            (c.undelivered, "minted but not written (named above)".into()),
+            (c.skipped, "skipped (already done)".into()),
+        ] {
             if n > 0 {
                 let _ = write!(line, ", {n} {text}");
             }
-        };
-        let accepted = format!("({} accepted: signed in with)", c.accepted);
-        part(c.settled, format!("already not pending {accepted}"));
-        part(c.undelivered, "minted but not written (named above)".into());
-        part(c.skipped, "skipped (already done)".into());
+        }
         if c.not_started > 0 || self.interrupted() {
             let _ = write!(line, ", {} not started", c.not_started);
         }
         line
     }
 
-    /// The summary line (without the program name).
     fn summary(&self) -> String {
         let c = *lock(&self.counts);
         let elapsed = self.started.elapsed().as_secs_f64();
@@ -452,17 +381,22 @@ impl Sink {
         )
     }
 
-    fn held_ids(&self) -> String {
-        lock(&self.held).join(" ")
+    /// Names the tokens minted and never written; whether there were any.
+    fn name_held(&self, advice: &str) -> bool {
+        let held = lock(&self.held).join(" ");
+        if !held.is_empty() {
+            eprintln!(
+                "clerk-sign-in-tokens: minted, never written: {held} ({advice}revoke them with `clerk-sign-in-tokens revoke ID…`)"
+            );
+        }
+        !held.is_empty()
     }
 
-    /// Ends the progress bar, says what went wrong, prints the summary (in
-    /// record form). The exit code: 130 interrupted; 1 a failure, a token
-    /// not written, the output or the input broken; 0 otherwise.
+    /// Says what went wrong and the summary; the exit code: 130
+    /// interrupted; 1 a failure, a token not written, the output or the
+    /// input broken; 0 otherwise.
     pub(crate) fn finish(&self, read_error: Option<&io::Error>) -> u8 {
-        if let Some(bar) = &self.progress {
-            bar.finish_and_clear();
-        }
+        self.progress.finish_and_clear();
         let broken = lock(&self.output).1.as_ref().map(ToString::to_string);
         if let Some(e) = &broken {
             eprintln!(
@@ -472,47 +406,55 @@ impl Sink {
         if let Some(e) = read_error {
             eprintln!("clerk-sign-in-tokens: reading the input stopped: {e}");
         }
-        let held = self.held_ids();
-        if !held.is_empty() {
-            eprintln!(
-                "clerk-sign-in-tokens: minted, never written: {held} (revoke them with `clerk-sign-in-tokens revoke ID…`)"
-            );
-        }
-        if self.format == Format::Records {
+        let held = self.name_held("");
+        if !self.single {
             eprintln!("clerk-sign-in-tokens: {}", self.summary());
         }
         let c = *lock(&self.counts);
         if self.interrupted() {
             130
-        } else if c.failed + c.undelivered > 0
-            || broken.is_some()
-            || read_error.is_some()
-            || !held.is_empty()
-        {
-            1
         } else {
-            0
+            let failed = c.failed + c.undelivered > 0;
+            u8::from(failed || broken.is_some() || read_error.is_some() || held)
         }
     }
 
-    /// The second Ctrl-C: names on stderr the tokens minted and not yet
-    /// written and exits with 130 at once, never touching the output.
+    /// The second Ctrl-C: names the tokens minted and not yet written and
+    /// exits with 130 at once, never touching the output.
     pub(crate) fn abort(&self) -> ! {
-        if let Some(bar) = &self.progress {
-            bar.finish_and_clear();
-        }
-        let held = self.held_ids();
+        self.progress.finish_and_clear();
         eprintln!(
             "clerk-sign-in-tokens: interrupted twice: {}; calls still in flight were abandoned",
             self.summary()
         );
-        if !held.is_empty() {
-            eprintln!(
-                "clerk-sign-in-tokens: minted, never written: {held} (they stay pending until they expire: revoke them with `clerk-sign-in-tokens revoke ID…`)"
-            );
-        }
+        self.name_held("they stay pending until they expire: ");
         std::process::exit(130)
     }
+}
+
+/// A result without a token in the example's form: one line on stderr.
+fn print_single(record: &Record<'_>) -> bool {
+    let line = match (&record.settled, &record.error) {
+        (Some(settled), _) => {
+            let state = settled.state.replace('_', " ");
+            let message = settled.message.as_deref().unwrap_or_default();
+            let id = record.id.unwrap_or_default();
+            format!("{id} {state} {}", message.escape_debug())
+        }
+        (_, Some(e)) if e.kind == "invalid_input" => {
+            format!("argument {}: {}", record.line, e.message)
+        }
+        (_, Some(e)) if e.kind == "not_found" || e.kind == "ambiguous" || e.attempts > 1 => {
+            e.message.clone()
+        }
+        (_, Some(e)) => {
+            let plural = if e.attempts == 1 { "" } else { "s" };
+            format!("{} ({} attempt{plural})", e.message, e.attempts)
+        }
+        (None, None) => return true,
+    };
+    eprintln!("clerk-sign-in-tokens: {}", line.trim_end());
+    true
 }
 
 #[cfg(test)]

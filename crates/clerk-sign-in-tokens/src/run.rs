@@ -37,11 +37,9 @@ pub(crate) enum Op {
     Revoke { by_hand: bool },
 }
 
-/// Everything a run needs.
 pub(crate) struct Plan {
     pub(crate) op: Op,
     pub(crate) source: Source,
-    /// What earlier runs' records show done: skipped.
     pub(crate) resume: Resume,
     pub(crate) concurrency: usize,
     pub(crate) pacing: Option<RateLimit>,
@@ -56,7 +54,6 @@ struct Job {
     email: Option<String>,
 }
 
-/// The adapter a run sends with.
 #[derive(Clone)]
 enum Client {
     Ureq(clerk_ureq::Client),
@@ -82,7 +79,6 @@ impl Client {
     }
 }
 
-/// What every worker shares.
 struct Shared {
     op: Op,
     /// The run's pacing of starts (lookups included).
@@ -93,16 +89,14 @@ struct Shared {
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Runs the plan to its end, or to the stop a first Ctrl-C or a failed
-/// write asks for. `Ok` holds the read error that ended the input early.
-///
-/// # Errors
-/// A client or the runtime could not be built (nothing was sent).
+/// Runs the plan to its end, or to a stop (Ctrl-C, a failed write). `Ok`
+/// holds the read error that ended the input early.
 pub(crate) fn run(plan: Plan, sink: &Arc<Sink>) -> Result<Option<io::Error>, String> {
     let n = plan.concurrency.max(1);
     // The run paces its starts itself so that the progress bar can say
     // when it waits; the client keeps the hold a 429 puts on every call.
     let config = plan.config.with_pacing(None);
+    let by_email = matches!(plan.op, Op::Create { by_email: true, .. });
     let shared = Arc::new(Shared {
         gate: Gate::new(false, plan.pacing),
         sink: Arc::clone(sink),
@@ -117,64 +111,50 @@ pub(crate) fn run(plan: Plan, sink: &Arc<Sink>) -> Result<Option<io::Error>, Str
             queue.close();
         }));
     }
-    let by_email = matches!(shared.op, Op::Create { by_email: true, .. });
-    let (reader_tx, mut lookup) = if by_email {
-        (to_lookup, Some((addresses, tx)))
-    } else {
-        (tx, None)
-    };
     let reader = {
-        let shared = Arc::clone(&shared);
+        let (shared, tx) = (Arc::clone(&shared), tx.clone());
         thread::Builder::new()
             .name("input".into())
-            .spawn(move || read_input(plan.source, &shared, &reader_tx))
+            .spawn(move || {
+                let queue = if by_email { to_lookup } else { tx };
+                read_input(plan.source, &shared, &queue, by_email)
+            })
             .map_err(|e| format!("could not start the input thread: {e}"))?
     };
-    let mut workers = |client: &Client| {
-        let mut tasks: Vec<Task> = (0..n)
-            .map(|_| Box::pin(worker(Arc::clone(&shared), client.clone(), jobs.clone())) as Task)
-            .collect();
-        if let Some((addresses, tx)) = lookup.take() {
-            tasks.push(Box::pin(resolve(
-                Arc::clone(&shared),
-                client.clone(),
-                addresses,
-                tx,
-            )));
-        }
-        tasks
+    // Without addresses to look up, `resolve` finds its queue closed.
+    let workers = move |client: Client| {
+        let lookup = resolve(Arc::clone(&shared), client.clone(), addresses, tx);
+        let workers = (0..n).map(|_| worker(Arc::clone(&shared), client.clone(), jobs.clone()));
+        let workers = workers.map(|w| Box::pin(w) as Task);
+        std::iter::once(Box::pin(lookup) as Task)
+            .chain(workers)
+            .collect::<Vec<_>>()
     };
     let outcome = match plan.runtime {
+        // Looks Clerk's host up only for a new connection (this crate pins
+        // ureq's minor version for it: see Cargo.toml).
         Runtime::Ureq => clerk_ureq::Client::with_lazy_resolve(config)
-            // Looks Clerk's host up only for a new connection (this crate
-            // pins ureq's minor version for it: see Cargo.toml).
             .map_err(|e| e.to_string())
             .and_then(|c| {
                 thread::scope(|scope| {
-                    for w in workers(&Client::Ureq(c)) {
-                        let spawned = thread::Builder::new()
-                            .spawn_scoped(scope, move || futures_lite::future::block_on(w));
-                        if let Err(e) = spawned {
-                            sink.stop();
-                            return Err(format!("could not start a worker thread: {e}"));
-                        }
+                    for w in workers(Client::Ureq(c)) {
+                        thread::Builder::new()
+                            .spawn_scoped(scope, move || futures_lite::future::block_on(w))
+                            .map_err(|e| {
+                                sink.stop();
+                                format!("could not start a worker thread: {e}")
+                            })?;
                     }
                     Ok(())
                 })
             }),
-        Runtime::Reqwest => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(thread::available_parallelism().map_or(2, |n| n.get().min(8)))
-            .enable_all()
-            .build()
+        Runtime::Reqwest => tokio::runtime::Runtime::new()
             .map_err(|e| format!("could not start tokio: {e}"))
             .and_then(|rt| {
                 rt.block_on(async {
                     let client = clerk_reqwest::Client::new(config).map_err(|e| e.to_string())?;
-                    let tasks: Vec<_> = workers(&Client::Reqwest(client))
-                        .into_iter()
-                        .map(tokio::spawn)
-                        .collect();
-                    for task in tasks {
+                    let tasks = workers(Client::Reqwest(client)).into_iter();
+                    for task in tasks.map(tokio::spawn).collect::<Vec<_>>() {
                         let _ = task.await;
                     }
                     Ok(())
@@ -182,46 +162,43 @@ pub(crate) fn run(plan: Plan, sink: &Arc<Sink>) -> Result<Option<io::Error>, Str
             }),
         Runtime::AsyncStd => async_std::task::block_on(async {
             let client = clerk_async_std::Client::new(config).map_err(|e| e.to_string())?;
-            let tasks: Vec<_> = workers(&Client::AsyncStd(client))
-                .into_iter()
-                .map(async_std::task::spawn)
-                .collect();
-            for task in tasks {
+            let tasks = workers(Client::AsyncStd(client)).into_iter();
+            for task in tasks.map(async_std::task::spawn).collect::<Vec<_>>() {
                 task.await;
             }
             Ok(())
         }),
     };
-    if outcome.is_err() {
-        sink.stop();
-    }
-    drop(jobs);
-    if outcome.is_err() || sink.stopped() {
-        // The reader may be blocked on a terminal's stdin: leave it.
-        return outcome.map(|()| None);
-    }
-    outcome.map(|()| reader.join().unwrap_or(None))
+    outcome.inspect_err(|_| sink.stop())?;
+    // The reader may be blocked on a terminal's stdin: leave it.
+    Ok(if sink.stopped() {
+        None
+    } else {
+        reader.join().unwrap_or(None)
+    })
 }
 
-fn read_input(mut source: Source, shared: &Shared, tx: &Sender<Job>) -> Option<io::Error> {
-    let (sink, by_email) = (
-        &shared.sink,
-        matches!(shared.op, Op::Create { by_email: true, .. }),
-    );
-    for item in source.by_ref() {
-        let id = match item.id {
+fn read_input(
+    source: Source,
+    shared: &Shared,
+    tx: &Sender<Job>,
+    by_email: bool,
+) -> Option<io::Error> {
+    let sink = &shared.sink;
+    source.read(|line, id| {
+        let id = match id {
             _ if sink.stopped() => {
                 sink.not_started();
-                break;
+                return false;
             }
             Err(reason) => {
                 let error = ErrorRecord::local("invalid_input", reason);
-                sink.fail(Record::at(item.line, None, None), error);
-                continue;
+                sink.fail(Record::at(line, None, None), error);
+                return true;
             }
             Ok(id) if shared.resume.contains(&id) => {
                 sink.skipped();
-                continue;
+                return true;
             }
             Ok(id) => id,
         };
@@ -230,13 +207,12 @@ fn read_input(mut source: Source, shared: &Shared, tx: &Sender<Job>) -> Option<i
         } else {
             (id, None)
         };
-        let line = item.line;
-        if tx.send_blocking(Job { line, id, email }).is_err() {
+        let sent = tx.send_blocking(Job { line, id, email }).is_ok();
+        if !sent {
             sink.not_started();
-            break;
         }
-    }
-    source.failed.take()
+        sent
+    })
 }
 
 /// How long to wait before the next start, or `None` to go now: while a
@@ -259,8 +235,7 @@ fn pacing_wait(gate: &Gate, client_gate: &Gate) -> Option<Duration> {
     )
 }
 
-/// Waits for the pacing (and any hold a 429 put on the client); `false`
-/// when the run stopped meanwhile.
+/// Waits for the pacing; `false` when the run stopped meanwhile.
 async fn pace(shared: &Shared, client: &Client) -> bool {
     while !shared.sink.stopped()
         && let Some(wait) = pacing_wait(&shared.gate, client.gate())
@@ -271,20 +246,14 @@ async fn pace(shared: &Shared, client: &Client) -> bool {
     !shared.sink.stopped()
 }
 
-/// One worker: takes jobs until the queue is closed and empty.
 async fn worker(shared: Arc<Shared>, client: Client, jobs: Receiver<Job>) {
     while let Ok(job) = jobs.recv().await {
-        if !pace(&shared, &client).await {
+        if pace(&shared, &client).await {
+            let call = call(&shared, &client, &job);
+            guarded(&shared.sink, job.line, &job.id, call).await;
+        } else {
             shared.sink.not_started();
-            continue;
         }
-        guarded(
-            &shared.sink,
-            job.line,
-            &job.id,
-            call(&shared, &client, &job),
-        )
-        .await;
     }
 }
 
@@ -307,7 +276,7 @@ async fn resolve(shared: Arc<Shared>, client: Client, addresses: Receiver<Job>, 
             return;
         }
         let emails: Vec<&str> = batch.iter().filter_map(|j| j.email.as_deref()).collect();
-        let found = async {
+        let found: Result<Option<Vec<EmailMatch>>, Error> = async {
             let mut lookup = EmailLookup::new(&emails)?;
             while let Some(request) = lookup.next_request() {
                 if !pace(&shared, &client).await {
@@ -316,44 +285,42 @@ async fn resolve(shared: Arc<Shared>, client: Client, addresses: Receiver<Job>, 
                 lookup.handle(client.send(request).await)?;
             }
             Ok(Some(lookup.finish()))
+        }
+        .await;
+        let matches = match found {
+            Ok(Some(matches)) => matches,
+            Ok(None) => {
+                batch.iter().for_each(|_| sink.not_started());
+                continue;
+            }
+            Err(e) => {
+                for job in &batch {
+                    let record = Record::at(job.line, job.email.as_deref(), None);
+                    sink.fail(record, ErrorRecord::from_error(&e));
+                }
+                continue;
+            }
         };
-        let found: Result<Option<Vec<EmailMatch>>, Error> = found.await;
-        for (i, mut job) in batch.into_iter().enumerate() {
+        for (mut job, matched) in batch.into_iter().zip(matches) {
             let mut record = Record::at(job.line, job.email.as_deref(), None);
-            let matched = match &found {
-                Ok(None) => {
-                    sink.not_started();
+            let user = match matched {
+                EmailMatch::Found(user) => user,
+                EmailMatch::NotFound => {
+                    let message = "no user has this email address: nothing minted".into();
+                    sink.fail(record, ErrorRecord::local("not_found", message));
                     continue;
                 }
-                Err(e) => Err(ErrorRecord::from_error(e)),
-                Ok(Some(matches)) => match &matches[i] {
-                    EmailMatch::Found(user) => Ok(user.clone()),
-                    EmailMatch::NotFound => Err(ErrorRecord::local(
-                        "not_found",
-                        "no user has this email address: nothing minted".into(),
-                    )),
-                    EmailMatch::Ambiguous(users) => Err(ErrorRecord::local(
-                        "ambiguous",
-                        format!(
-                            "{} users have this email address ({}): nothing minted",
-                            users.len(),
-                            users.join(" ")
-                        ),
-                    )),
-                },
-            };
-            let user = match matched {
-                Ok(user) => user,
-                Err(error) => {
-                    sink.fail(record, error);
+                EmailMatch::Ambiguous(users) => {
+                    let (n, users) = (users.len(), users.join(" "));
+                    let message =
+                        format!("{n} users have this email address ({users}): nothing minted");
+                    sink.fail(record, ErrorRecord::local("ambiguous", message));
                     continue;
                 }
             };
             if shared.resume.contains(&user) {
                 sink.skipped();
-                continue;
-            }
-            if let Some(first) = first_line.get(&user) {
+            } else if let Some(first) = first_line.get(&user) {
                 record.id = Some(&user);
                 let message = Some(format!("line {first} mints this user's token"));
                 record.settled = Some(Settled {
@@ -361,12 +328,12 @@ async fn resolve(shared: Arc<Shared>, client: Client, addresses: Receiver<Job>, 
                     message,
                 });
                 sink.deliver(&record, false);
-                continue;
-            }
-            first_line.insert(user.clone(), job.line);
-            job.id = user;
-            if jobs.send(job).await.is_err() {
-                sink.not_started();
+            } else {
+                first_line.insert(user.clone(), job.line);
+                job.id = user;
+                if jobs.send(job).await.is_err() {
+                    sink.not_started();
+                }
             }
         }
     }
@@ -377,20 +344,16 @@ async fn resolve(shared: Arc<Shared>, client: Client, addresses: Receiver<Job>, 
 async fn guarded(sink: &Sink, line: u64, id: &str, call: impl Future<Output = ()>) {
     if AssertUnwindSafe(call).catch_unwind().await.is_err() {
         let message = "the call panicked: whether it reached Clerk is unknown".into();
-        sink.fail(
-            Record::at(line, None, Some(id)),
-            ErrorRecord::local("panic", message),
-        );
+        let record = Record::at(line, None, Some(id));
+        sink.fail(record, ErrorRecord::local("panic", message));
     }
 }
 
-/// One call and its record; a token whose record cannot be written is
-/// revoked.
+/// One call and its record; a minted token not written is revoked.
 async fn call(shared: &Shared, client: &Client, job: &Job) {
     let sink = &shared.sink;
-    let token;
     let mut record = Record::at(job.line, job.email.as_deref(), Some(&job.id));
-    match &shared.op {
+    let (sent, by_hand) = match &shared.op {
         Op::Create {
             expires_in_seconds,
             org_id,
@@ -403,33 +366,33 @@ async fn call(shared: &Shared, client: &Client, job: &Job) {
             if let Some(org) = org_id {
                 request = request.with_org_id(org.clone());
             }
-            token = match client.send(request).await {
-                Ok(token) => token,
-                Err(e) => return sink.fail(record, ErrorRecord::from_error(&e)),
-            };
-            record.token = Some(&token);
-            if !sink.deliver(&record, true) {
-                let revoked = client.send(RevokeSignInToken::new(token.id.clone())).await;
-                let revoked = match &revoked {
-                    Err(e) if Settled::from_revoke_error(e, false).is_none() => Err(e),
-                    _ => Ok(()),
-                };
-                sink.undelivered(job.line, &token.id, revoked);
-            }
+            (client.send(request).await, None)
         }
         Op::Revoke { by_hand } => {
-            match client.send(RevokeSignInToken::new(job.id.clone())).await {
-                Ok(revoked) => {
-                    token = revoked;
-                    record.token = Some(&token);
-                }
-                Err(e) => match Settled::from_revoke_error(&e, *by_hand) {
-                    Some(settled) => record.settled = Some(settled),
-                    None => record.error = Some(ErrorRecord::from_error(&e)),
-                },
+            let revoked = client.send(RevokeSignInToken::new(job.id.clone())).await;
+            (revoked, Some(*by_hand))
+        }
+    };
+    let token = match sent {
+        Ok(token) => token,
+        Err(e) => {
+            match by_hand.and_then(|by_hand| Settled::from_revoke_error(&e, by_hand)) {
+                Some(settled) => record.settled = Some(settled),
+                None => record.error = Some(ErrorRecord::from_error(&e)),
             }
             sink.deliver(&record, false);
+            return;
         }
+    };
+    record.token = Some(&token);
+    let minted = by_hand.is_none();
+    if !sink.deliver(&record, minted) && minted {
+        let revoked = client.send(RevokeSignInToken::new(token.id.clone())).await;
+        let revoked = match &revoked {
+            Err(e) if Settled::from_revoke_error(e, false).is_none() => Err(e),
+            _ => Ok(()),
+        };
+        sink.undelivered(job.line, &token.id, revoked);
     }
 }
 
@@ -470,7 +433,7 @@ mod tests {
     #[test]
     fn a_call_that_panics_is_a_failed_record_and_a_failed_run() {
         let out = Shared::default();
-        let sink = Sink::new(Box::new(out.clone()), crate::output::Format::Records, None);
+        let sink = Sink::new(Box::new(out.clone()), false, None);
         futures_lite::future::block_on(guarded(&sink, 7, "user_1", async {
             panic!("a bug");
         }));
