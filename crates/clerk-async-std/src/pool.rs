@@ -44,7 +44,7 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http_body_util::Full;
@@ -139,17 +139,9 @@ fn poll_driver(driver: &mut Option<Box<Driver>>, cx: &mut Context<'_>) {
     }
 }
 
-/// Runs `future` (waiting for a reply, its body, or the connection's
-/// readiness) while polling the connection's driver in the same task.
-///
-/// Each poll first looks whether `future` can finish with what the driver
-/// has already delivered, polling it with a waker that does nothing; only
-/// if not is the driver polled (every poll of it tries to read the socket),
-/// and then `future` again, with this task's waker. That look is only for
-/// futures whose wakers are replaced without waking the one replaced:
-/// hyper's reply and body receivers. (hyper's `SendRequest::ready` wakes
-/// the waker it replaces: looked at this way, it would wake its own task
-/// on every poll.)
+/// Runs `future` (waiting for a reply or its body) while polling the
+/// connection's driver in the same task: each poll polls the driver (which
+/// writes what hyper has queued and reads the socket), then `future`.
 ///
 /// `future` is pinned by the caller, where it is stored once (taken by
 /// value, it would be stored in this future too).
@@ -166,10 +158,6 @@ pub(crate) fn drive<'a, F: Future>(
         if handed_off {
             // Its own task drives the connection.
             return future.as_mut().poll(cx).map(Ok);
-        }
-        let mut look = Context::from_waker(Waker::noop());
-        if let Poll::Ready(output) = future.as_mut().poll(&mut look) {
-            return Poll::Ready(Ok(output));
         }
         poll_driver(driver, cx);
         if let Poll::Ready(output) = future.as_mut().poll(cx) {
