@@ -52,7 +52,6 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1;
 
 use crate::connect::{ConnectError, Connector, Origin, Stream};
-use crate::deadline::Keeper;
 
 /// Idle connections kept per origin. More concurrent calls than this still
 /// each get a connection; once they are done, the connections beyond this
@@ -445,6 +444,15 @@ fn later(at: Instant, after: Duration) -> Instant {
     at.checked_add(after)
         .or_else(|| at.checked_add(Duration::from_secs(3600)))
         .unwrap_or(at)
+}
+
+/// Whether the sweeper's thread runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keeper {
+    NotStarted,
+    Running,
+    /// It could not be started; it is not tried again.
+    Failed,
 }
 
 /// The thread that closes every pool's idle connections on time, one for
