@@ -335,7 +335,7 @@ fn sequential(target: &Target) {
 
 /// Bare hyper on async-std's sockets, its connection driver a task on
 /// async-std's executor, awaited under `smol::block_on`.
-const HYPER_ASYNC_STD_UNDER_SMOL: &str = "hyper on async-std, under smol";
+const HYPER_ASYNC_STD_UNDER_SMOL: &str = "hyper on async-std (under smol)";
 
 /// The calls of a burst, all in flight at once.
 const BURST: u64 = 64;
@@ -374,13 +374,13 @@ fn after_burst(target: &Target) {
         Contender::new(HYPER_ASYNC_STD_UNDER_SMOL, |n| {
             smol::block_on(timed!(n, hyper_async_std_smol.call().await))
         }),
-        Contender::new("clerk-async-std, fresh", |n| {
+        Contender::new("clerk-async-std (fresh)", |n| {
             async_std::task::block_on(timed!(
                 n,
                 fresh.create_sign_in_token(create()).await.unwrap()
             ))
         }),
-        Contender::new("clerk-async-std on smol, fresh", |n| {
+        Contender::new("clerk-async-std on smol (fresh)", |n| {
             smol::block_on(timed!(
                 n,
                 fresh_smol.create_sign_in_token(create()).await.unwrap()
@@ -421,20 +421,20 @@ fn after_burst(target: &Target) {
                 HYPER_ASYNC_STD_UNDER_SMOL,
                 "≤ 1.05",
             ),
-            ("clerk-async-std, fresh", "hyper on async-std", "≤ 1.05"),
+            ("clerk-async-std (fresh)", "hyper on async-std", "≤ 1.05"),
             (
-                "clerk-async-std on smol, fresh",
+                "clerk-async-std on smol (fresh)",
                 HYPER_ASYNC_STD_UNDER_SMOL,
                 "≤ 1.05",
             ),
             (
                 "clerk-async-std after a burst",
-                "clerk-async-std, fresh",
+                "clerk-async-std (fresh)",
                 "(what the caller-driven connection buys)",
             ),
             (
                 "clerk-async-std on smol after a burst",
-                "clerk-async-std on smol, fresh",
+                "clerk-async-std on smol (fresh)",
                 "(what the caller-driven connection buys)",
             ),
         ],

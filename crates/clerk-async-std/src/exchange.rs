@@ -16,7 +16,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 
 use crate::connect::{Connector, Origin};
-use crate::deadline::Deadlines;
 use crate::pool::{CheckoutError, Closed, Conn, Pool, drive};
 
 /// How long a pooled connection may sit idle before it is closed: as long
@@ -66,12 +65,17 @@ impl Http {
     /// `MaybeSent`.
     pub(crate) async fn send_once(&self, request: &Request<Vec<u8>>) -> Outcome<Bytes> {
         let handed = AtomicBool::new(false);
+        // Pinned here, so that the exchange's state is not copied into the
+        // timeout's future.
         let exchange = pin!(self.exchange(request, &handed));
-        match Deadlines::global().run(self.timeout, exchange).await {
+        // async-io's timer: its reactor thread (or a `block_on` waiting on
+        // the reactor) fires it, with every executor thread busy too
+        // (`the_timeout_fires_while_every_executor_thread_is_blocked`).
+        match async_std::future::timeout(self.timeout, exchange).await {
             Ok(Ok(response)) => Outcome::Response(response),
             Ok(Err(error)) => Outcome::Transport(error),
             // Dropping the exchange drops its connection, never pooled.
-            Err(elapsed) => Outcome::Transport(TransportError::new(
+            Err(_) => Outcome::Transport(TransportError::new(
                 TransportErrorKind::Timeout,
                 // Where the attempt stood once hyper had the request is
                 // unknown: the server may have it.
@@ -80,7 +84,9 @@ impl Http {
                 } else {
                     Delivery::NotSent
                 },
-                elapsed,
+                TimedOut {
+                    after: self.timeout,
+                },
             )),
         }
     }
@@ -289,6 +295,20 @@ fn classify(error: &(dyn StdError + 'static)) -> TransportErrorKind {
     }
     TransportErrorKind::Other
 }
+
+/// The source of a timed-out attempt's transport error.
+#[derive(Debug)]
+struct TimedOut {
+    after: Duration,
+}
+
+impl fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the attempt did not finish within {:?}", self.after)
+    }
+}
+
+impl StdError for TimedOut {}
 
 /// The source of a [`TransportErrorKind::BodyTooLarge`] error.
 #[derive(Debug)]

@@ -28,13 +28,11 @@
 //! runs each case in a process of its own and names them):
 //!
 //! - `async-io`, async-io's reactor thread, once a socket or a timer
-//!   exists (async-std's `block_on` starts it itself);
-//! - `clerk-deadlines` (from the first attempt) and `clerk-idle` (from the
-//!   first connection back in the pool), this crate's, one each per
-//!   process: they keep the attempts' deadlines and close idle
-//!   connections. Should either fail to start, async-io's timer keeps the
-//!   deadlines, and a task on async-std's executor closes idle
-//!   connections, instead;
+//!   exists (async-std's `block_on` starts it itself); its timers keep the
+//!   attempts' deadlines;
+//! - `clerk-idle` (from the first connection back in the pool), this
+//!   crate's, one per process: it closes idle connections on time. Should
+//!   it fail to start, a task on async-std's executor does that instead;
 //! - for a base URL with a host name, not an IP literal, a thread of the
 //!   `blocking` crate's pool while the system resolver looks it up
 //!   (`blocking-N`; the pool ends it after a while without work);
@@ -127,7 +125,6 @@
 )]
 
 mod connect;
-mod deadline;
 mod exchange;
 mod pool;
 
@@ -325,19 +322,6 @@ fn jitter() -> f64 {
     clerk_core::jitter_from_bits(hasher.finish())
 }
 
-/// Unit tests that block every async-std executor thread hold this for
-/// writing; tests whose timing needs those threads hold it for reading, so
-/// the two never overlap.
-#[cfg(test)]
-pub(crate) static EXECUTOR_THREADS: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-#[cfg(test)]
-pub(crate) fn executor_threads_free() -> std::sync::RwLockReadGuard<'static, ()> {
-    EXECUTOR_THREADS
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::{ErrorKind as IoKind, Read, Write};
@@ -429,7 +413,6 @@ mod tests {
 
     #[test]
     fn the_pool_closes_idle_connections_on_its_timer() {
-        let _free = executor_threads_free();
         let (base, closed) = one_reply_then_watch(Duration::from_secs(5));
         let client = client(&base, Duration::from_millis(100));
         async_std::task::block_on(async {
@@ -448,7 +431,6 @@ mod tests {
 
     #[test]
     fn the_pool_keeps_connections_within_the_idle_timeout() {
-        let _free = executor_threads_free();
         let (base, closed) = one_reply_then_watch(Duration::from_millis(600));
         let client = client(&base, Duration::from_secs(15));
         smol::block_on(async {
@@ -467,7 +449,6 @@ mod tests {
     /// closed on time, not up to half an idle timeout late.
     #[test]
     fn the_pool_closes_an_idle_connection_on_time() {
-        let _free = executor_threads_free();
         let idle = Duration::from_millis(600);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -496,7 +477,6 @@ mod tests {
     /// the rest are closed as they come back, not kept for the idle timeout.
     #[test]
     fn the_pool_keeps_at_most_its_cap_of_idle_connections() {
-        let _free = executor_threads_free();
         let burst = pool::MAX_IDLE_PER_ORIGIN + 8;
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}/v1", listener.local_addr().unwrap());

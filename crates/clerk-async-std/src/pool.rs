@@ -44,7 +44,7 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http_body_util::Full;
@@ -52,7 +52,6 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1;
 
 use crate::connect::{ConnectError, Connector, Origin, Stream};
-use crate::deadline::Keeper;
 
 /// Idle connections kept per origin. More concurrent calls than this still
 /// each get a connection; once they are done, the connections beyond this
@@ -139,17 +138,9 @@ fn poll_driver(driver: &mut Option<Box<Driver>>, cx: &mut Context<'_>) {
     }
 }
 
-/// Runs `future` (waiting for a reply, its body, or the connection's
-/// readiness) while polling the connection's driver in the same task.
-///
-/// Each poll first looks whether `future` can finish with what the driver
-/// has already delivered, polling it with a waker that does nothing; only
-/// if not is the driver polled (every poll of it tries to read the socket),
-/// and then `future` again, with this task's waker. That look is only for
-/// futures whose wakers are replaced without waking the one replaced:
-/// hyper's reply and body receivers. (hyper's `SendRequest::ready` wakes
-/// the waker it replaces: looked at this way, it would wake its own task
-/// on every poll.)
+/// Runs `future` (waiting for a reply or its body) while polling the
+/// connection's driver in the same task: each poll polls the driver (which
+/// writes what hyper has queued and reads the socket), then `future`.
 ///
 /// `future` is pinned by the caller, where it is stored once (taken by
 /// value, it would be stored in this future too).
@@ -166,10 +157,6 @@ pub(crate) fn drive<'a, F: Future>(
         if handed_off {
             // Its own task drives the connection.
             return future.as_mut().poll(cx).map(Ok);
-        }
-        let mut look = Context::from_waker(Waker::noop());
-        if let Poll::Ready(output) = future.as_mut().poll(&mut look) {
-            return Poll::Ready(Ok(output));
         }
         poll_driver(driver, cx);
         if let Poll::Ready(output) = future.as_mut().poll(cx) {
@@ -217,10 +204,14 @@ struct Shared {
 /// per reply (the reply wakes the caller, not a task that then wakes it);
 /// with 64 in flight, tasks driving the connections carried more calls per
 /// second. Four is where the two measured alike (commit cd8a527's
-/// measurements, unpinned). Whether the caller-driven path earns its place
-/// at all is for the three scenes of `benches/benches/latency.rs` to say:
-/// `cargo bench --manifest-path benches/Cargo.toml --bench latency --
-/// sequential after-burst concurrency`.
+/// measurements, unpinned). With every connection handed off instead, a
+/// sequential call on a fresh client took 1.5 times as long, relative to
+/// bare hyper, under async-std and under smol, while after a burst and at
+/// 64 in flight nothing changed (two-core VM, unpinned: `cargo bench
+/// --manifest-path benches/Cargo.toml --bench latency -- after-burst
+/// concurrency`, each variant beside the unchanged build). Driven by its
+/// caller, a connection also needs no executor thread
+/// (`tests/blocked.rs`, `a_call_needs_no_executor_thread`).
 pub(crate) const HAND_OFF_ABOVE: usize = 4;
 
 #[derive(Default)]
@@ -459,6 +450,15 @@ fn later(at: Instant, after: Duration) -> Instant {
         .unwrap_or(at)
 }
 
+/// Whether the sweeper's thread runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keeper {
+    NotStarted,
+    Running,
+    /// It could not be started; it is not tried again.
+    Failed,
+}
+
 /// The thread that closes every pool's idle connections on time, one for
 /// the process, started when a pool first has one: it sleeps until the
 /// earliest moment a pool's oldest idle connection expires.
@@ -469,6 +469,14 @@ fn later(at: Instant, after: Duration) -> Instant {
 /// threads then take turns with the caller at async-io's reactor (commit
 /// 465b640's measurements). Should the thread fail to start, each pool is
 /// swept by a task on async-std's executor instead.
+///
+/// It is here for what it guarantees, not for speed: without it (idle
+/// connections closed only when a call next looks at the pool), the three
+/// scenes of `benches/benches/latency.rs` measured no difference beyond
+/// their noise, but a client that makes no further call would keep its
+/// idle connections open until it is dropped
+/// (`the_pool_closes_idle_connections_on_its_timer`,
+/// `the_pool_closes_an_idle_connection_on_time`).
 struct Sweeper {
     state: Mutex<Sweeping>,
     changed: std::sync::Condvar,

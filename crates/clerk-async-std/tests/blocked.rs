@@ -2,7 +2,8 @@
 //! binary of their own, so that no other test's timing waits on those
 //! threads. (Nothing of the client's runs there while it has at most four
 //! calls under way: not the calls, their connections, the host name
-//! lookups, the sockets, the timers, the deadlines or the pool's sweeper.)
+//! lookups, the sockets, the timers (the attempts' deadlines) or the pool's
+//! sweeper.)
 
 use std::future::Future;
 use std::sync::Arc;

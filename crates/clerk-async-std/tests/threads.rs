@@ -74,8 +74,7 @@ fn run_scene(server: &MockServer, user: &str, scene: &str, host: &str) -> Seen {
 }
 
 /// Every scene, against one stand-in server. One call at a time, a call
-/// needs its caller's thread and, for good, the crate's `clerk-deadlines`
-/// and `clerk-idle`; a host name adds one thread of the `blocking` crate's
+/// needs its caller's thread and, for good, the crate's `clerk-idle`; a host name adds one thread of the `blocking` crate's
 /// pool, for the lookup (it ends after a while without work). No call
 /// starts async-std's executor, but more than four at once do (connections
 /// handed to tasks of their own). Under async-std's `block_on`, the
@@ -87,7 +86,7 @@ fn which_threads_each_scene_starts() {
     let server = MockServer::start();
     let user = server.create_user();
     let async_std_executor = ("async-std/runti", ASYNC_STD_THREADS);
-    let client_own = [("clerk-deadlines", 1), ("clerk-idle", 1)];
+    let client_own = [("clerk-idle", 1)];
     let with = |extra: &[(&'static str, usize)]| {
         let mut all: Vec<(&str, usize)> = client_own.to_vec();
         all.extend_from_slice(extra);
