@@ -1,5 +1,5 @@
 //! A change measured here but not made in the adapters, built from their
-//! public API (see BENCHMARKS.md, "What was found", finding A).
+//! public API (BENCHMARKS.md, section 2, on clerk-ureq's resolver).
 
 use std::net::{IpAddr, SocketAddr};
 

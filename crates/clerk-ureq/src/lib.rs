@@ -80,7 +80,7 @@
 //! any timeout applies (this client always sets them) it does so on a
 //! thread of its own, started per call. On loopback that thread is most of
 //! what a call costs over bare ureq without timeouts (BENCHMARKS.md at the
-//! repository root, finding A); against a remote Clerk it is lost in the
+//! repository root, sections 2 and 3); against a remote Clerk it is lost in the
 //! round trip. [`Client::new`] and any agent given to [`Client::with_agent`]
 //! keep that behaviour.
 //!
