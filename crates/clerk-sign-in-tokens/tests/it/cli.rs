@@ -171,7 +171,7 @@ fn an_interrupted_run_prints_every_token_the_server_minted() {
             },
             200,
         );
-        let child = command(
+        let child = spawn(
             &mock,
             &[
                 "--runtime",
@@ -183,11 +183,7 @@ fn an_interrupted_run_prints_every_token_the_server_minted() {
                 "--user-ids",
                 path.to_str().unwrap(),
             ],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+        );
         wait_for("some tokens", Duration::from_secs(20), || {
             mock.tokens().len() >= 20
         });
@@ -228,7 +224,7 @@ fn a_second_interrupt_exits_at_once_with_every_token_read() {
         },
         30,
     );
-    let child = command(
+    let child = spawn(
         &mock,
         &[
             "--no-pacing",
@@ -238,11 +234,7 @@ fn a_second_interrupt_exits_at_once_with_every_token_read() {
             "--user-ids",
             path.to_str().unwrap(),
         ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn");
+    );
     // The ten quick ones, and four stuck in flight.
     wait_for("calls in flight", Duration::from_secs(20), || {
         mock.tokens().len() >= 14
@@ -280,7 +272,7 @@ fn resume_mints_nothing_twice() {
         },
         120,
     );
-    let child = command(
+    let child = spawn(
         &mock,
         &[
             "--no-pacing",
@@ -290,11 +282,7 @@ fn resume_mints_nothing_twice() {
             "--user-ids",
             path.to_str().unwrap(),
         ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn");
+    );
     wait_for("some tokens", Duration::from_secs(20), || {
         mock.tokens().len() >= 30
     });
@@ -613,7 +601,7 @@ fn a_closed_stdout_stops_the_run() {
         },
         200,
     );
-    let mut child = command(
+    let mut child = spawn(
         &mock,
         &[
             "--no-pacing",
@@ -623,11 +611,7 @@ fn a_closed_stdout_stops_the_run() {
             "--user-ids",
             path.to_str().unwrap(),
         ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn");
+    );
     // Read one record, then go away, as `| head -1` does.
     let mut stdout = child.stdout.take().unwrap();
     let mut first = [0u8; 1];

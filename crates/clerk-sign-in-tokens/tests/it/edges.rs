@@ -380,7 +380,7 @@ fn a_second_ctrl_c_exits_within_a_second_while_stdout_is_stuck() {
     let mock = mock();
     let dir = scratch("stuck");
     let (_users, path) = users_file(&mock, &dir, 600);
-    let mut child = command(
+    let mut child = spawn(
         &mock,
         &[
             "--no-pacing",
@@ -390,11 +390,7 @@ fn a_second_ctrl_c_exits_within_a_second_while_stdout_is_stuck() {
             "--user-ids",
             path.to_str().unwrap(),
         ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    );
     let mut stderr = child.stderr.take().unwrap();
     let err_reader = std::thread::spawn(move || {
         let mut s = String::new();

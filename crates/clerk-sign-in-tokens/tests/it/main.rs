@@ -43,6 +43,16 @@ pub(crate) fn command(mock: &MockServer, args: &[&str]) -> Command {
     cmd
 }
 
+/// The CLI started with stdout and stderr piped, for a test that watches
+/// it while it runs.
+pub(crate) fn spawn(mock: &MockServer, args: &[&str]) -> std::process::Child {
+    command(mock, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts")
+}
+
 pub(crate) fn run(mock: &MockServer, args: &[&str]) -> Output {
     let out = command(mock, args).output().expect("the command runs");
     assert_no_key(&out.stdout);
