@@ -9,7 +9,7 @@
 //! mechanisms are judged on, unpinned, on a `localhost` base URL:
 //! sequential calls on a fresh client (`sequential`), sequential calls on a
 //! client that has just served a burst of 64 in flight (`after-burst`:
-//! its connections are then driven by tasks of their own), and 64 in
+//! the burst's connections were lent to tasks of their own), and 64 in
 //! flight (`concurrency`). Each sets clerk-async-std beside bare hyper on
 //! async-std's sockets with its connection driver spawned on async-std's
 //! executor, awaited under async-std's `block_on` and under smol's.
@@ -342,8 +342,9 @@ const BURST: u64 = 64;
 
 /// Sequential calls on a clerk-async-std client that has just served a
 /// burst of [`BURST`] calls in flight, so that the connection they take is
-/// one a task of its own drives, beside the same on a fresh client (its
-/// connection driven by the caller) and bare hyper. The burst is made again
+/// one that was lent to a task of its own, beside the same on a fresh
+/// client (its connection driven by the caller from the start) and bare
+/// hyper. The burst is made again
 /// before every timed run and is not timed: between two runs of the same
 /// contender the others run, long enough for its connections to idle out.
 fn after_burst(target: &Target) {
@@ -430,12 +431,12 @@ fn after_burst(target: &Target) {
             (
                 "clerk-async-std after a burst",
                 "clerk-async-std (fresh)",
-                "(what the caller-driven connection buys)",
+                "(after a burst against fresh)",
             ),
             (
                 "clerk-async-std on smol after a burst",
                 "clerk-async-std on smol (fresh)",
-                "(what the caller-driven connection buys)",
+                "(after a burst against fresh)",
             ),
         ],
     );

@@ -155,8 +155,10 @@ impl Http {
             // request handed back unwritten leads to another attempt.
             return Attempt::Done(Err(closed_error(Closed)));
         };
+        // Lent or not, it stays so for this exchange (see `Pool::checkout`).
+        let lent = conn.is_lent();
         let sending = pin!(conn.sender.try_send_request(request));
-        let response = match drive(&mut conn.driver, conn.handed_off, sending).await {
+        let response = match drive(&mut conn.driver, lent, sending).await {
             Ok(Ok(response)) => response,
             Ok(Err(mut refused)) => {
                 let unsent = refused.take_message();
@@ -177,7 +179,7 @@ impl Http {
         };
         let (parts, body) = response.into_parts();
         let reading = pin!(read_capped(body, self.max_body_bytes));
-        let body = match drive(&mut conn.driver, conn.handed_off, reading).await {
+        let body = match drive(&mut conn.driver, lent, reading).await {
             Ok(Ok(body)) => body,
             Ok(Err(error)) => return Attempt::Done(Err(error)),
             Err(closed) => return Attempt::Done(Err(closed_error(closed))),

@@ -14,13 +14,12 @@
 //! calls under way, the connection a call takes is driven there, alongside
 //! the wait for the reply, so a reply wakes one thread, the caller's; such
 //! a connection has no task of its own, and an idle one has nothing to do.
-//! With more calls under way than that, a connection a call takes is
-//! handed to a task of its own on async-std's executor and stays there for
-//! good, as hyper's connections usually run. The pool hands out the most
-//! recently used idle connection first, so after such a burst a call made
-//! on its own takes a connection a task drives, and so do the calls after
-//! it for as long as that connection stays open (until the server closes
-//! it, or it idles for the pool's 15 s).
+//! With more calls under way than that, a connection a call takes is lent
+//! to a task of its own on async-std's executor, as hyper's connections
+//! usually run. Once at most four are under way again, a call that takes a
+//! lent connection takes it back and drives it itself, and the task ends:
+//! after a burst, calls one at a time run as on a fresh client
+//! (`after_a_burst_a_call_needs_no_executor_thread`).
 //!
 //! # Threads
 //!
@@ -38,13 +37,13 @@
 //!   (`blocking-N`; the pool ends it after a while without work);
 //! - with more than four calls under way, async-std's executor threads
 //!   (one per CPU, or `ASYNC_STD_THREAD_COUNT`), which run the connections
-//!   handed off then, and after that burst as described above.
+//!   lent then.
 //!
 //! So under smol or a plain `block_on`, calls a few at a time start no
 //! thread of async-std's executor, and complete even while every such
-//! thread is busy; after a burst they wait for one (`tests/blocked.rs`:
+//! thread is busy, after a burst too (`tests/blocked.rs`:
 //! `a_call_needs_no_executor_thread`,
-//! `after_a_burst_a_call_needs_an_executor_thread`). async-std's own
+//! `after_a_burst_a_call_needs_no_executor_thread`). async-std's own
 //! `block_on` starts its executor's threads whatever the client does. An
 //! attempt ends on time in every case
 //! (`the_timeout_fires_while_every_executor_thread_is_blocked`).

@@ -13,14 +13,15 @@
 //! (which writes requests and reads replies) is polled by the call that
 //! holds the connection, in that call's own task, alongside the call's wait
 //! for its reply ([`drive`]); an idle HTTP/1.1 connection has nothing to
-//! do, so it sits in the pool unpolled. While more than
-//! [`HAND_OFF_ABOVE`] exchanges are under way, a connection a call takes is
-//! handed to a task of its own on async-std's executor, for good
-//! ([`Conn::hand_off`]). The pool hands out the most recently used idle
-//! connection first ([`Pool::take_idle`]), so after a burst the calls that
-//! follow, one at a time too, take a connection a task drives, for as long
-//! as it stays open. On a connection its caller drives, a reply wakes the
-//! call's own task, not a driver task that would then wake it.
+//! do, so it sits in the pool unpolled. On a connection its caller drives,
+//! a reply wakes the call's own task, not a driver task that would then
+//! wake it. While more than [`LEND_ABOVE`] exchanges are under way, a
+//! connection a call takes is lent to a task of its own on async-std's
+//! executor ([`Conn::lend`]), as hyper's connections usually run; while at
+//! most that many are, a call that takes a lent connection takes it back
+//! ([`Conn::take_back`]), and that task ends. So after a burst, calls one
+//! at a time drive their connection again, although the pool hands out the
+//! most recently used idle connection first ([`Pool::take_idle`]).
 //!
 //! A connection the server closed while it idled is found closed when the
 //! next call polls it, before hyper writes anything: hyper then hands the
@@ -44,7 +45,7 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use http_body_util::Full;
@@ -69,19 +70,62 @@ pub(crate) type Driver = http1::Connection<Stream, Full<Bytes>>;
 
 /// One connection: where requests are queued, and the future that carries
 /// them, polled by whichever call holds the connection (see [`drive`]), or
-/// by a task of its own once it has been handed off ([`Conn::hand_off`]).
+/// by a task of its own while it is lent ([`Conn::lend`]).
 pub(crate) struct Conn {
     pub(crate) sender: Sender,
-    /// `None` once it has finished (the connection is closed) or been
-    /// handed off. Boxed: its state (buffers, parser) would otherwise sit
-    /// in, and be moved with, the future of every call that holds the
+    /// `None` once it has finished (the connection is closed), and while it
+    /// is lent. Boxed: its state (buffers, parser) would otherwise sit in,
+    /// and be moved with, the future of every call that holds the
     /// connection.
     pub(crate) driver: Option<Box<Driver>>,
-    /// The driver runs as a task of its own from now on.
-    pub(crate) handed_off: bool,
+    /// Where the driver is while a task of its own polls it.
+    lent: Option<Arc<Lent>>,
+}
+
+/// A driver lent to a task of its own ([`Conn::lend`]), and that task's
+/// waker, so that taking the driver back can end the task.
+struct Lent(Mutex<Lending>);
+
+struct Lending {
+    /// `None` once it has finished, or been taken back.
+    driver: Option<Box<Driver>>,
+    task: Option<Waker>,
+}
+
+impl Lent {
+    fn lock(&self) -> MutexGuard<'_, Lending> {
+        // Only hyper's poll runs under the lock; should it panic, the task
+        // ends and the connection with it (its sender sees it closed).
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The task: polls the driver until it finishes or is taken back.
+    async fn run(self: Arc<Self>) {
+        poll_fn(|cx| {
+            let mut lending = self.lock();
+            let Some(driver) = lending.driver.as_mut() else {
+                return Poll::Ready(()); // taken back
+            };
+            if Pin::new(&mut **driver).poll(cx).is_ready() {
+                lending.driver = None;
+                return Poll::Ready(());
+            }
+            match &mut lending.task {
+                Some(task) => task.clone_from(cx.waker()),
+                None => lending.task = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
+        .await;
+    }
 }
 
 impl Conn {
+    /// Whether a task of its own polls the driver.
+    pub(crate) fn is_lent(&self) -> bool {
+        self.lent.is_some()
+    }
+
     /// Whether it can go back to the pool: open, and, when its caller
     /// drives it, hyper has finished its last exchange and waits for the
     /// next request. (One that is not, still flushing a request the server
@@ -89,24 +133,51 @@ impl Conn {
     /// driven by its own task may still be finishing: the next call waits
     /// for it to be ready.
     fn reusable(&self) -> bool {
-        if self.handed_off {
+        if self.is_lent() {
             !self.sender.is_closed()
         } else {
             self.driver.is_some() && self.sender.is_ready()
         }
     }
 
-    /// Moves the driver into a task of its own on async-std's executor:
-    /// from then on it runs whoever holds the connection, as hyper's
-    /// connections usually do. (Nothing is lost: polling moves from the
-    /// caller's task to that one.)
-    fn hand_off(&mut self) {
+    /// Lends the driver to a task of its own on async-std's executor, as
+    /// hyper's connections usually run, until [`Conn::take_back`].
+    fn lend(&mut self) {
         if let Some(driver) = self.driver.take() {
-            drop(async_std::task::spawn(async move {
-                let _ = driver.await;
-            }));
+            let lent = Arc::new(Lent(Mutex::new(Lending {
+                driver: Some(driver),
+                task: None,
+            })));
+            drop(async_std::task::spawn(Arc::clone(&lent).run()));
+            self.lent = Some(lent);
         }
-        self.handed_off = true;
+    }
+
+    /// Takes a lent driver back, so that the call holding the connection
+    /// polls it again, and ends its task. Only between exchanges (hyper
+    /// waits for the next request) and while the task is not polling it;
+    /// else the connection stays lent, and this call's exchange runs on it
+    /// as it is.
+    fn take_back(&mut self) {
+        let Some(lent) = &self.lent else {
+            return;
+        };
+        if !self.sender.is_ready() {
+            return;
+        }
+        let Ok(mut lending) = lent.0.try_lock() else {
+            return; // its task is polling it
+        };
+        let Some(driver) = lending.driver.take() else {
+            return; // finished: closed, which the caller finds
+        };
+        let task = lending.task.take();
+        drop(lending);
+        self.driver = Some(driver);
+        self.lent = None;
+        if let Some(task) = task {
+            task.wake(); // it finds the driver gone and ends
+        }
     }
 
     /// Lets hyper finish the exchange whose reply was just read (it then
@@ -114,7 +185,7 @@ impl Conn {
     /// connection: polls the driver once, without waiting, unless hyper
     /// already waits for the next request.
     pub(crate) async fn settle(&mut self) {
-        if self.handed_off || self.sender.is_ready() {
+        if self.is_lent() || self.sender.is_ready() {
             return;
         }
         poll_fn(|cx| {
@@ -150,11 +221,11 @@ fn poll_driver(driver: &mut Option<Box<Driver>>, cx: &mut Context<'_>) {
 /// is left to complete it.
 pub(crate) fn drive<'a, F: Future>(
     driver: &'a mut Option<Box<Driver>>,
-    handed_off: bool,
+    lent: bool,
     mut future: Pin<&'a mut F>,
 ) -> impl Future<Output = Result<F::Output, Closed>> + 'a {
     poll_fn(move |cx| {
-        if handed_off {
+        if lent {
             // Its own task drives the connection.
             return future.as_mut().poll(cx).map(Ok);
         }
@@ -198,21 +269,26 @@ struct Shared {
 }
 
 /// Above this many exchanges under way at once, a connection a call takes
-/// is handed to a task of its own ([`Conn::hand_off`]).
+/// is lent to a task of its own ([`Conn::lend`]); at or below it, a lent
+/// one is taken back ([`Conn::take_back`]).
 ///
 /// One call at a time, a connection driven by its caller saves a wake-up
 /// per reply (the reply wakes the caller, not a task that then wakes it);
 /// with 64 in flight, tasks driving the connections carried more calls per
 /// second. Four is where the two measured alike (commit cd8a527's
-/// measurements, unpinned). With every connection handed off instead, a
+/// measurements, unpinned). With every connection lent instead, a
 /// sequential call on a fresh client took 1.5 times as long, relative to
-/// bare hyper, under async-std and under smol, while after a burst and at
-/// 64 in flight nothing changed (two-core VM, unpinned: `cargo bench
+/// bare hyper, under async-std and under smol; with none ever lent, 64 in
+/// flight carried 0.93 and 0.80–0.88 times bare hyper's calls per second,
+/// under async-std and smol; and with lent connections never taken back, a
+/// sequential call after a burst of 64 took 1.06–1.18 times bare hyper's
+/// time, against 0.65 taken back (two-core VM, unpinned: `cargo bench
 /// --manifest-path benches/Cargo.toml --bench latency -- after-burst
-/// concurrency`, each variant beside the unchanged build). Driven by its
-/// caller, a connection also needs no executor thread
-/// (`tests/blocked.rs`, `a_call_needs_no_executor_thread`).
-pub(crate) const HAND_OFF_ABOVE: usize = 4;
+/// concurrency`, each variant beside the unchanged build; BENCHMARKS.md,
+/// section 3). Driven by its caller, a connection also needs no executor
+/// thread (`tests/blocked.rs`: `a_call_needs_no_executor_thread`,
+/// `after_a_burst_a_call_needs_no_executor_thread`).
+pub(crate) const LEND_ABOVE: usize = 4;
 
 #[derive(Default)]
 struct State {
@@ -297,10 +373,10 @@ impl Pool {
         // writes: the request comes back unwritten, and the caller takes
         // another connection.
         while let Some(mut conn) = self.take_idle(origin) {
-            self.hand_off_if_busy(&mut conn);
+            self.assign(&mut conn);
             // One driven by its own task may still be finishing its last
             // exchange; one the server has closed fails here.
-            if conn.handed_off && !conn.sender.is_ready() && conn.sender.ready().await.is_err() {
+            if conn.is_lent() && !conn.sender.is_ready() && conn.sender.ready().await.is_err() {
                 continue;
             }
             return Ok(Checkout { conn, reused: true });
@@ -309,18 +385,22 @@ impl Pool {
         // kilobytes of future state, which would otherwise sit in, and be
         // copied with, every call's future, though most calls reuse one.
         let mut conn = Box::pin(self.open(origin)).await?;
-        self.hand_off_if_busy(&mut conn);
+        self.assign(&mut conn);
         Ok(Checkout {
             conn,
             reused: false,
         })
     }
 
-    /// Hands `conn` off to a task of its own while more than
-    /// [`HAND_OFF_ABOVE`] exchanges are under way.
-    fn hand_off_if_busy(&self, conn: &mut Conn) {
-        if !conn.handed_off && self.shared.in_flight.load(Ordering::Relaxed) > HAND_OFF_ABOVE {
-            conn.hand_off();
+    /// Lends `conn`'s driver to a task of its own while more than
+    /// [`LEND_ABOVE`] exchanges are under way, and takes it back while
+    /// fewer are.
+    fn assign(&self, conn: &mut Conn) {
+        let busy = self.shared.in_flight.load(Ordering::Relaxed) > LEND_ABOVE;
+        match (busy, conn.is_lent()) {
+            (true, false) => conn.lend(),
+            (false, true) => conn.take_back(),
+            _ => {}
         }
     }
 
@@ -339,7 +419,7 @@ impl Pool {
         Ok(Conn {
             sender,
             driver: Some(Box::new(driver)),
-            handed_off: false,
+            lent: None,
         })
     }
 
@@ -588,6 +668,16 @@ mod tests {
 
     use super::*;
 
+    fn test_tls() -> rustls::ClientConfig {
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+    }
+
     /// Only a connection that waits for its next request goes back to the
     /// pool: one hyper has not finished with (here, never polled: it has
     /// not asked for a request yet) would make the next call wait on it.
@@ -598,15 +688,8 @@ mod tests {
             .parse()
             .unwrap();
         let (origin, _) = Origin::split(&uri).unwrap();
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
         let pool = Pool::new(
-            Connector::new(tls, Duration::from_secs(2)),
+            Connector::new(test_tls(), Duration::from_secs(2)),
             Duration::from_secs(15),
         );
         async_std::task::block_on(async {
@@ -626,6 +709,41 @@ mod tests {
             assert!(conn.sender.is_ready());
             pool.put(origin.clone(), conn);
             assert!(pool.take_idle(&origin).is_some());
+        });
+    }
+
+    /// A lent driver taken back is polled by the caller again, and the task
+    /// it was lent to ends: no task is left behind per burst.
+    #[test]
+    fn a_driver_taken_back_ends_its_task() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let uri: clerk_core::http::Uri = format!("http://{}/v1", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let (origin, _) = Origin::split(&uri).unwrap();
+        let pool = Pool::new(
+            Connector::new(test_tls(), Duration::from_secs(2)),
+            Duration::from_secs(15),
+        );
+        async_std::task::block_on(async {
+            let mut conn = pool.open(&origin).await.ok().unwrap();
+            let _accepted = listener.accept().unwrap();
+            conn.settle().await;
+            conn.lend();
+            let lent = Arc::downgrade(conn.lent.as_ref().unwrap());
+            // Its task waits on the socket once it has polled the driver.
+            let start = Instant::now();
+            while lent.upgrade().unwrap().lock().task.is_none() {
+                assert!(start.elapsed() < Duration::from_secs(5), "never polled");
+                async_std::task::sleep(Duration::from_millis(1)).await;
+            }
+            conn.take_back();
+            assert!(!conn.is_lent() && conn.driver.is_some());
+            while lent.upgrade().is_some() {
+                assert!(start.elapsed() < Duration::from_secs(5), "its task goes on");
+                async_std::task::sleep(Duration::from_millis(1)).await;
+            }
+            assert!(conn.reusable());
         });
     }
 }
