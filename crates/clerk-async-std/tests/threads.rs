@@ -77,7 +77,7 @@ fn run_scene(server: &MockServer, user: &str, scene: &str, host: &str) -> Seen {
 /// needs its caller's thread and, for good, the crate's `clerk-idle`; a host name adds one thread of the `blocking` crate's
 /// pool, for the lookup (it ends after a while without work). No call
 /// starts async-std's executor, but more than four at once do (connections
-/// handed to tasks of their own). Under async-std's `block_on`, the
+/// lent to tasks of their own). Under async-std's `block_on`, the
 /// executor's threads and async-io's are started by `block_on` itself;
 /// smol's `block_on` starts async-io's only when something waits on the
 /// reactor, and the first call does.

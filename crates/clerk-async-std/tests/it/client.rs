@@ -117,8 +117,9 @@ fn a_connection_the_server_closed_while_idle_is_replaced() {
 
 /// Calls in flight on async-std's executor, whose threads pass tasks
 /// between them: not one of them waits for its timeout. Four at a time the
-/// callers drive their connections; 64 at a time the connections are
-/// handed to tasks of their own. (A read that had just blocked was once
+/// callers drive their connections; six at a time the count crosses four
+/// back and forth, so connections are lent to tasks of their own and taken
+/// back again, mid-run; 64 at a time they are lent. (A read that had just blocked was once
 /// skipped for the rest of a connection's poll, by a poll number: numbered
 /// per thread, a task polled on another thread could take the number of
 /// the poll in which its read had blocked, skip the read it had been woken
@@ -131,9 +132,8 @@ fn calls_moving_between_executor_threads_never_stall() {
     let config = config_for(&server)
         .with_retry_policy(clerk_async_std::RetryPolicy::never())
         .with_timeout(Duration::from_secs(2));
-    for tasks in [4, 64] {
-        // A client of its own each time: 64 in flight hands its
-        // connections off for good.
+    for tasks in [4, 6, 64] {
+        // A client of its own each time, starting with no connection.
         let client = clerk_async_std::Client::new(config.clone()).unwrap();
         let before = server.connections_accepted();
         async_std::task::block_on(async {
